@@ -1,0 +1,33 @@
+//! The operations every entry point calls: the HTTP API, the CLI and (later) mail intake.
+//! Each checks its rules and performs its writes through one [`crate::store::Store::write`].
+
+pub mod auth;
+pub mod catalog;
+pub mod keys;
+pub mod tickets;
+
+use crate::number::NumberFormat;
+
+/// The desk-wide settings the services need (from the configuration file; never global).
+#[derive(Debug, Clone, Default)]
+pub struct DeskSettings {
+    /// How ticket numbers are made.
+    pub number_format: NumberFormat,
+}
+
+/// Turns a uniqueness violation into a [`crate::Error::Conflict`] with `message`; other store
+/// errors pass through.
+pub(crate) fn conflict_on_constraint(
+    error: crate::StoreError,
+    message: impl FnOnce() -> String,
+) -> crate::Error {
+    match error {
+        crate::StoreError::Constraint { .. } => crate::Error::Conflict(message()),
+        other => crate::Error::Store(other),
+    }
+}
+
+/// A JSON object for an event's details.
+pub(crate) fn event_data(value: serde_json::Value) -> String {
+    value.to_string()
+}

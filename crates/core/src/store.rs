@@ -1,0 +1,221 @@
+//! The storage contract. `helpline-store-sqlite` and `helpline-store-postgres` implement it; one
+//! conformance suite (`helpline-store-conformance`) holds both to the same behaviour.
+//!
+//! Reads go through a [`Reader`] borrowed from the store. Every write goes through
+//! [`Store::write`]: the caller hands over a unit of work, the store runs it inside one
+//! transaction and commits it durably before returning. Because callers never open or commit
+//! transactions themselves, a store is free to batch concurrent units into one commit (group
+//! commit) without any caller changing.
+
+use crate::Error;
+use crate::StoreError;
+use crate::apikey::{ApiKey, NewApiKey};
+use crate::attachment::Attachment;
+use crate::catalog::{
+    Department, HelpTopic, NewDepartment, NewStaff, NewTopic, Priority, Staff, TicketStatus,
+};
+use crate::email::EmailAddress;
+use crate::event::{Event, NewEvent};
+use crate::ids::{
+    ApiKeyId, AttachmentId, DepartmentId, EventId, PriorityId, StaffId, StatusId, TicketId,
+    TopicId, UserId,
+};
+use crate::thread::{NewEntry, ThreadEntry};
+use crate::ticket::{Source, Subject, Ticket, TicketNumber};
+use crate::user::{CustomerContact, User};
+use std::any::Any;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use time::OffsetDateTime;
+
+/// The future a unit of work returns; it may borrow the transaction for `'t`.
+pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 't>>;
+
+/// A type-erased unit of work, as [`Store::write_erased`] receives it.
+pub type ErasedWork =
+    Box<dyn for<'t> FnOnce(&'t mut dyn Writer) -> TxFuture<'t, Box<dyn Any + Send>> + Send>;
+
+/// A database the desk runs on.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name of the backend (`sqlite`, `postgres`) for logs and health output.
+    fn backend(&self) -> &'static str;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A connection for reading. It sees every write committed before it was taken.
+    async fn reader(&self) -> Result<Box<dyn Reader + '_>, StoreError>;
+
+    /// Runs `work` in one transaction: committed durably when it returns `Ok`, rolled back when it
+    /// returns `Err` (or panics). Use [`write`](trait.Store.html#method.write) rather than calling
+    /// this directly.
+    async fn write_erased(&self, work: ErasedWork) -> Result<Box<dyn Any + Send>, Error>;
+}
+
+impl dyn Store {
+    /// Runs `work` in one write transaction and returns its result once it is committed.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut dyn Writer) -> TxFuture<'t, T> + Send + 'static,
+    {
+        let erased: ErasedWork = Box::new(move |tx| {
+            let future = work(tx);
+            Box::pin(async move { future.await.map(|value| Box::new(value) as Box<dyn Any + Send>) })
+        });
+        let value = self.write_erased(erased).await?;
+        value.downcast::<T>().map(|boxed| *boxed).map_err(|_| {
+            Error::Store(StoreError::Corrupt(
+                "a store returned a different type from a unit of work".into(),
+            ))
+        })
+    }
+}
+
+/// The columns of a new ticket row.
+#[derive(Debug, Clone)]
+pub struct TicketDraft {
+    /// Proposed number; the insert reports a collision instead of failing.
+    pub number: TicketNumber,
+    /// Subject.
+    pub subject: Subject,
+    /// Owner.
+    pub user_id: UserId,
+    /// Department.
+    pub department_id: DepartmentId,
+    /// Help topic.
+    pub topic_id: Option<TopicId>,
+    /// Status.
+    pub status_id: StatusId,
+    /// Priority.
+    pub priority_id: PriorityId,
+    /// Channel.
+    pub source: Source,
+    /// Customer's address.
+    pub ip: Option<IpAddr>,
+    /// Creation time; also the first message's time.
+    pub created_at: OffsetDateTime,
+}
+
+/// Everything that can be read.
+#[async_trait::async_trait]
+pub trait Reader: Send {
+    /// A ticket by its number.
+    async fn ticket_by_number(&mut self, number: &TicketNumber)
+    -> Result<Option<Ticket>, StoreError>;
+    /// A ticket by row id.
+    async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
+    /// A ticket's entries, oldest first, each with its attachments.
+    async fn entries(&mut self, ticket: TicketId) -> Result<Vec<ThreadEntry>, StoreError>;
+    /// A ticket's audit events, oldest first.
+    async fn ticket_events(&mut self, ticket: TicketId) -> Result<Vec<Event>, StoreError>;
+    /// Events not tied to a ticket (keys, catalogue changes), oldest first.
+    async fn system_events(&mut self) -> Result<Vec<Event>, StoreError>;
+    /// An attachment's metadata and content.
+    async fn attachment(
+        &mut self,
+        id: AttachmentId,
+    ) -> Result<Option<(Attachment, Vec<u8>)>, StoreError>;
+
+    /// A customer by any of their addresses (compared case-insensitively).
+    async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
+    /// A customer by row id.
+    async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Customers with an id above `after`, by id, at most `limit`.
+    async fn users(&mut self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
+
+    /// A key by the hash of its secret (revoked keys included, so callers can say why they fail).
+    async fn api_key_by_hash(&mut self, hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// A key by id.
+    async fn api_key(&mut self, id: ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
+    /// Every key, by id.
+    async fn api_keys(&mut self) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Every department, by id.
+    async fn departments(&mut self) -> Result<Vec<Department>, StoreError>;
+    /// Every help topic, by id.
+    async fn topics(&mut self) -> Result<Vec<HelpTopic>, StoreError>;
+    /// Every staff member, by id.
+    async fn staff(&mut self) -> Result<Vec<Staff>, StoreError>;
+    /// Every status, by id.
+    async fn statuses(&mut self) -> Result<Vec<TicketStatus>, StoreError>;
+    /// Every priority, by id.
+    async fn priorities(&mut self) -> Result<Vec<Priority>, StoreError>;
+    /// One help topic.
+    async fn topic(&mut self, id: TopicId) -> Result<Option<HelpTopic>, StoreError>;
+    /// One priority.
+    async fn priority(&mut self, id: PriorityId) -> Result<Option<Priority>, StoreError>;
+    /// One department.
+    async fn department(&mut self, id: DepartmentId) -> Result<Option<Department>, StoreError>;
+    /// One staff member.
+    async fn staff_member(&mut self, id: StaffId) -> Result<Option<Staff>, StoreError>;
+    /// The department new tickets go to by default.
+    async fn default_department(&mut self) -> Result<Department, StoreError>;
+    /// The status new tickets get.
+    async fn default_status(&mut self) -> Result<TicketStatus, StoreError>;
+    /// The priority new tickets get by default.
+    async fn default_priority(&mut self) -> Result<Priority, StoreError>;
+}
+
+/// Everything that can be written, inside a transaction. A writer can also read, and sees its
+/// own uncommitted writes.
+#[async_trait::async_trait]
+pub trait Writer: Reader {
+    /// The customer with this address, created (with the contact's name, phone and notes) when
+    /// none exists. Race-free: concurrent calls for one new address create one customer. Returns
+    /// whether it was created.
+    async fn find_or_create_user(
+        &mut self,
+        contact: &CustomerContact,
+        now: OffsetDateTime,
+    ) -> Result<(User, bool), StoreError>;
+    /// Inserts a ticket, or returns `None` when its number is taken (the caller picks another).
+    async fn insert_ticket(&mut self, draft: &TicketDraft) -> Result<Option<Ticket>, StoreError>;
+    /// The next value of a named counter, starting at 1.
+    async fn next_sequence(&mut self, name: &str) -> Result<u64, StoreError>;
+    /// Appends an entry (and its attachments, content stored once per hash) to a thread.
+    async fn insert_entry(
+        &mut self,
+        ticket: TicketId,
+        entry: &NewEntry,
+        now: OffsetDateTime,
+    ) -> Result<ThreadEntry, StoreError>;
+    /// Records an audit event.
+    async fn insert_event(
+        &mut self,
+        event: &NewEvent,
+        now: OffsetDateTime,
+    ) -> Result<EventId, StoreError>;
+    /// Stores a key (its secret's hash only).
+    async fn insert_api_key(
+        &mut self,
+        key: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKey, StoreError>;
+    /// Marks a key revoked; `None` when no such key exists.
+    async fn revoke_api_key(
+        &mut self,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKey>, StoreError>;
+    /// Adds a department.
+    async fn insert_department(
+        &mut self,
+        department: &NewDepartment,
+        now: OffsetDateTime,
+    ) -> Result<Department, StoreError>;
+    /// Adds a help topic.
+    async fn insert_topic(
+        &mut self,
+        topic: &NewTopic,
+        now: OffsetDateTime,
+    ) -> Result<HelpTopic, StoreError>;
+    /// Adds a staff member.
+    async fn insert_staff(
+        &mut self,
+        staff: &NewStaff,
+        now: OffsetDateTime,
+    ) -> Result<Staff, StoreError>;
+}
