@@ -1,1 +1,64 @@
-//! placeholder
+//! The conformance suite every [`Store`] implementation runs.
+//!
+//! A store crate's integration test calls [`conformance_suite!`] with an async factory that
+//! returns a fresh, migrated, empty store (or `None` to skip when its database server is not
+//! configured outside CI). Each case becomes its own `#[tokio::test]`, so failures name the case.
+
+pub mod cases;
+
+use helpline_core::store::Store;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A fresh store for one test, and how to dispose of it afterwards.
+pub struct TestStore {
+    /// The store under test.
+    pub store: Box<dyn Store>,
+    /// Runs after the case (drops the per-test database, removes files).
+    pub cleanup: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl TestStore {
+    /// Runs the cleanup.
+    pub async fn finish(self) {
+        drop(self.store);
+        if let Some(cleanup) = self.cleanup {
+            cleanup.await;
+        }
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance case, each given a store from `$factory`
+/// (an `async fn() -> Option<TestStore>`).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:path) => {
+        $crate::conformance_suite!(@cases $factory,
+            seeded_catalogues,
+            catalogue_inserts_and_uniqueness,
+            find_or_create_user_is_case_insensitive,
+            concurrent_find_or_create_makes_one_user,
+            users_page_by_id,
+            ticket_insert_round_trips_and_reports_number_collisions,
+            entries_keep_order_and_attachments_dedupe,
+            events_are_recorded_per_ticket_and_system,
+            api_keys_store_hashes_and_revoke,
+            sequences_count_per_name,
+            failed_work_rolls_back_everything,
+            open_ticket_service_writes_ticket_entry_and_events,
+            open_ticket_with_bad_references_writes_nothing,
+            sequential_ticket_numbers,
+            concurrent_ticket_creation_keeps_numbers_unique
+        );
+    };
+    (@cases $factory:path, $($case:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $case() {
+            let Some(test_store) = $factory().await else {
+                return;
+            };
+            $crate::cases::$case(&*test_store.store).await;
+            test_store.finish().await;
+        }
+    )*};
+}
