@@ -1,1 +1,91 @@
-//! placeholder
+//! Helpline's HTTP API.
+//!
+//! * [`compat`]: osTicket's API, route for route, so its client scripts work unchanged.
+//! * `/healthz` and `/readyz` for process supervisors and load balancers.
+//!
+//! Handlers parse raw input into checked core types and call the core services; they hold no
+//! business rules of their own.
+
+pub mod client_ip;
+pub mod compat;
+mod health;
+
+use axum::Router;
+use helpline_core::apikey::IpRule;
+use helpline_core::service::DeskSettings;
+use helpline_core::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+/// How validation errors on the osTicket-compatible routes are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+pub enum CompatErrorStyle {
+    /// osTicket ≤ 1.16: `400 Bad Request`, so mail-piping clients bounce bad mail instead of
+    /// retrying it forever (the default).
+    #[default]
+    #[serde(rename = "1.16")]
+    V116,
+    /// osTicket ≥ 1.17: `500 Internal Server Error` with `Unable to create new ticket :…`.
+    #[serde(rename = "1.17")]
+    V117,
+}
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Peers whose `X-Forwarded-For` header is believed.
+    pub trusted_proxies: Vec<IpRule>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest single attachment accepted, in bytes (after decoding).
+    pub max_attachment_bytes: usize,
+    /// Validation error form on the compatible routes.
+    pub compat_errors: CompatErrorStyle,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 32 * 1024 * 1024,
+            max_attachment_bytes: 16 * 1024 * 1024,
+            compat_errors: CompatErrorStyle::V116,
+        }
+    }
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Desk-wide rules.
+    pub desk: Arc<DeskSettings>,
+    /// HTTP settings.
+    pub api: Arc<ApiSettings>,
+}
+
+/// The whole application as one router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .merge(compat::routes())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves; requests in flight then finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

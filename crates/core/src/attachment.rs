@@ -106,8 +106,8 @@ mod tests {
 
     #[test]
     fn names_lose_directories_and_sizes_are_capped() {
-        let file = NewAttachment::new("../../etc/passwd", "Text/Plain", b"x".to_vec(), 10)
-            .expect("valid");
+        let file =
+            NewAttachment::new("../../etc/passwd", "Text/Plain", b"x".to_vec(), 10).expect("valid");
         assert_eq!(file.filename, "passwd");
         assert_eq!(file.content_type, "text/plain");
         assert!(NewAttachment::new("a.txt", "text/plain", vec![0; 11], 10).is_err());

@@ -109,7 +109,14 @@ mod tests {
         )
         .expect("visible text remains");
         let html = body.as_str();
-        for bad in ["script", "onclick", "onerror", "javascript:", "iframe", "alert"] {
+        for bad in [
+            "script",
+            "onclick",
+            "onerror",
+            "javascript:",
+            "iframe",
+            "alert",
+        ] {
             assert!(!html.contains(bad), "{bad} survived in {html}");
         }
         assert!(html.contains("<b>ok</b>"), "{html}");

@@ -47,9 +47,7 @@ impl EmailAddress {
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
         if !domain_ok {
             return Err(format!(

@@ -40,7 +40,9 @@ impl FromStr for Pattern {
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
         let digits = raw.chars().filter(|&c| c == '#').count();
         if digits == 0 {
-            return Err(format!("number format '{raw}' has no '#' digit placeholder"));
+            return Err(format!(
+                "number format '{raw}' has no '#' digit placeholder"
+            ));
         }
         let literal_ok = raw
             .chars()

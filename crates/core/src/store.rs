@@ -63,7 +63,11 @@ impl dyn Store {
     {
         let erased: ErasedWork = Box::new(move |tx| {
             let future = work(tx);
-            Box::pin(async move { future.await.map(|value| Box::new(value) as Box<dyn Any + Send>) })
+            Box::pin(async move {
+                future
+                    .await
+                    .map(|value| Box::new(value) as Box<dyn Any + Send>)
+            })
         });
         let value = self.write_erased(erased).await?;
         value.downcast::<T>().map(|boxed| *boxed).map_err(|_| {
@@ -103,8 +107,10 @@ pub struct TicketDraft {
 #[async_trait::async_trait]
 pub trait Reader: Send {
     /// A ticket by its number.
-    async fn ticket_by_number(&mut self, number: &TicketNumber)
-    -> Result<Option<Ticket>, StoreError>;
+    async fn ticket_by_number(
+        &mut self,
+        number: &TicketNumber,
+    ) -> Result<Option<Ticket>, StoreError>;
     /// A ticket by row id.
     async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
     /// A ticket's entries, oldest first, each with its attachments.

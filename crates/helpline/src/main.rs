@@ -1,1 +1,20 @@
-fn main() {}
+//! `helpline`: the help desk server and its administration commands.
+
+mod cli;
+mod commands;
+mod config;
+mod database;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

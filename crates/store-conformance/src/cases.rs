@@ -56,7 +56,12 @@ async fn create_user(store: &dyn Store, address: &str) -> helpline_core::user::U
     let contact = contact(address, "Someone");
     store
         .write(move |tx| {
-            Box::pin(async move { Ok(tx.find_or_create_user(&contact, helpline_core::now()).await?.0) })
+            Box::pin(async move {
+                Ok(tx
+                    .find_or_create_user(&contact, helpline_core::now())
+                    .await?
+                    .0)
+            })
         })
         .await
         .expect("user created")
@@ -69,7 +74,10 @@ pub async fn seeded_catalogues(store: &dyn Store) {
     assert_eq!(departments.len(), 1);
     assert_eq!(departments[0].name, "Support");
     assert!(departments[0].is_default);
-    assert_eq!(r.default_department().await.expect("default").id, departments[0].id);
+    assert_eq!(
+        r.default_department().await.expect("default").id,
+        departments[0].id
+    );
 
     let statuses = r.statuses().await.expect("statuses");
     let summary: Vec<_> = statuses
@@ -88,14 +96,20 @@ pub async fn seeded_catalogues(store: &dyn Store) {
     assert_eq!(r.default_status().await.expect("status").name, "Open");
 
     let priorities = r.priorities().await.expect("priorities");
-    let names: Vec<_> = priorities.iter().map(|p| (p.name.as_str(), p.urgency)).collect();
+    let names: Vec<_> = priorities
+        .iter()
+        .map(|p| (p.name.as_str(), p.urgency))
+        .collect();
     assert_eq!(
         names,
         vec![("Low", 4), ("Normal", 3), ("High", 2), ("Emergency", 1)]
     );
     assert_eq!(r.default_priority().await.expect("priority").name, "Normal");
     assert_eq!(
-        r.priority(PriorityId(3)).await.expect("lookup").map(|p| p.name),
+        r.priority(PriorityId(3))
+            .await
+            .expect("lookup")
+            .map(|p| p.name),
         Some("High".to_owned())
     );
     assert!(r.priority(PriorityId(99)).await.expect("lookup").is_none());
@@ -105,7 +119,10 @@ pub async fn seeded_catalogues(store: &dyn Store) {
     assert_eq!(topics[0].name, "General Inquiry");
     assert_eq!(topics[0].department_id, departments[0].id);
     assert!(topics[0].active);
-    assert_eq!(r.topic(topics[0].id).await.expect("topic"), Some(topics[0].clone()));
+    assert_eq!(
+        r.topic(topics[0].id).await.expect("topic"),
+        Some(topics[0].clone())
+    );
     assert!(r.topic(TopicId(99)).await.expect("topic").is_none());
     assert!(r.staff().await.expect("staff").is_empty());
 }
@@ -117,7 +134,12 @@ pub async fn catalogue_inserts_and_uniqueness(store: &dyn Store) {
             Box::pin(async move {
                 let now = helpline_core::now();
                 let billing = tx
-                    .insert_department(&NewDepartment { name: "Billing".into() }, now)
+                    .insert_department(
+                        &NewDepartment {
+                            name: "Billing".into(),
+                        },
+                        now,
+                    )
                     .await?;
                 let topic = tx
                     .insert_topic(
@@ -147,12 +169,23 @@ pub async fn catalogue_inserts_and_uniqueness(store: &dyn Store) {
         .expect("catalogue writes");
 
     let mut r = store.reader().await.expect("reader");
-    assert_eq!(r.department(billing.id).await.expect("dept"), Some(billing.clone()));
+    assert_eq!(
+        r.department(billing.id).await.expect("dept"),
+        Some(billing.clone())
+    );
     assert_eq!(r.departments().await.expect("depts").len(), 2);
     assert_eq!(r.topic(topic.id).await.expect("topic"), Some(topic.clone()));
-    assert_eq!(r.staff_member(staff.id).await.expect("staff"), Some(staff.clone()));
+    assert_eq!(
+        r.staff_member(staff.id).await.expect("staff"),
+        Some(staff.clone())
+    );
     assert_eq!(r.staff().await.expect("staff"), vec![staff.clone()]);
-    assert!(r.department(DepartmentId(999)).await.expect("dept").is_none());
+    assert!(
+        r.department(DepartmentId(999))
+            .await
+            .expect("dept")
+            .is_none()
+    );
     drop(r);
 
     // Same names (in another case) and the same staff address are refused by the schema.
@@ -163,7 +196,12 @@ pub async fn catalogue_inserts_and_uniqueness(store: &dyn Store) {
                     let now = helpline_core::now();
                     match attempt {
                         0 => tx
-                            .insert_department(&NewDepartment { name: "BILLING".into() }, now)
+                            .insert_department(
+                                &NewDepartment {
+                                    name: "BILLING".into(),
+                                },
+                                now,
+                            )
                             .await
                             .map(|_| ()),
                         1 => tx
@@ -225,11 +263,18 @@ pub async fn find_or_create_user_is_case_insensitive(store: &dyn Store) {
 
     let mut r = store.reader().await.expect("reader");
     assert_eq!(
-        r.user_by_email(&email("MIXED.CASE@example.COM")).await.expect("lookup"),
+        r.user_by_email(&email("MIXED.CASE@example.COM"))
+            .await
+            .expect("lookup"),
         Some(created.clone())
     );
     assert_eq!(r.user(created.id).await.expect("lookup"), Some(created));
-    assert!(r.user_by_email(&email("nobody@example.com")).await.expect("lookup").is_none());
+    assert!(
+        r.user_by_email(&email("nobody@example.com"))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
     assert!(r.user(UserId(424_242)).await.expect("lookup").is_none());
 }
 
@@ -256,10 +301,21 @@ pub async fn users_page_by_id(store: &dyn Store) {
     }
     let mut r = store.reader().await.expect("reader");
     let first = r.users(None, 3).await.expect("page 1");
-    let second = r.users(first.last().map(|u| u.id), 3).await.expect("page 2");
-    let third = r.users(second.last().map(|u| u.id), 3).await.expect("page 3");
+    let second = r
+        .users(first.last().map(|u| u.id), 3)
+        .await
+        .expect("page 2");
+    let third = r
+        .users(second.last().map(|u| u.id), 3)
+        .await
+        .expect("page 3");
     assert_eq!((first.len(), second.len(), third.len()), (3, 3, 1));
-    let all: Vec<_> = first.iter().chain(&second).chain(&third).map(|u| u.emails[0].to_string()).collect();
+    let all: Vec<_> = first
+        .iter()
+        .chain(&second)
+        .chain(&third)
+        .map(|u| u.emails[0].to_string())
+        .collect();
     let expected: Vec<_> = (0..7).map(|i| format!("user{i}@example.com")).collect();
     assert_eq!(all, expected);
 }
@@ -293,11 +349,17 @@ pub async fn ticket_insert_round_trips_and_reports_number_collisions(store: &dyn
             .expect("ticket insert")
     };
     let first = first.expect("first insert gets the number");
-    assert!(second.is_none(), "the same number twice must be reported as taken");
+    assert!(
+        second.is_none(),
+        "the same number twice must be reported as taken"
+    );
     let mut r = store.reader().await.expect("reader");
     let by_number = r.ticket_by_number(&draft.number).await.expect("lookup");
     assert_eq!(by_number.as_ref(), Some(&first));
-    assert_eq!(r.ticket(first.id).await.expect("lookup"), Some(first.clone()));
+    assert_eq!(
+        r.ticket(first.id).await.expect("lookup"),
+        Some(first.clone())
+    );
     assert_eq!(first.created_at, draft.created_at);
     assert_eq!(first.last_message_at, Some(draft.created_at));
     assert!(!first.is_answered);
@@ -377,9 +439,17 @@ pub async fn entries_keep_order_and_attachments_dedupe(store: &dyn Store) {
     let kinds: Vec<_> = stored.iter().map(|e| e.kind).collect();
     assert_eq!(
         kinds,
-        vec![EntryKind::Message, EntryKind::Response, EntryKind::Note, EntryKind::Message]
+        vec![
+            EntryKind::Message,
+            EntryKind::Response,
+            EntryKind::Note,
+            EntryKind::Message
+        ]
     );
-    assert_eq!(stored[2].mail.message_id.as_deref(), Some("<m1@example.com>"));
+    assert_eq!(
+        stored[2].mail.message_id.as_deref(),
+        Some("<m1@example.com>")
+    );
 
     let attachment = &stored[3].attachments[1];
     let (meta, content) = r
@@ -468,7 +538,10 @@ pub async fn api_keys_store_hashes_and_revoke(store: &dyn Store) {
     let secret = KeySecret::parse("BA00B76BAA30F62E1940B46CC1C3C73C").expect("secret");
     let new_key = NewApiKey {
         secret: secret.clone(),
-        ip_rules: vec!["10.0.0.0/8".parse().expect("rule"), "192.0.2.1".parse().expect("rule")],
+        ip_rules: vec![
+            "10.0.0.0/8".parse().expect("rule"),
+            "192.0.2.1".parse().expect("rule"),
+        ],
         scopes: vec![Scope::TicketsCreate, Scope::CronRun],
         note: Some("imported from osTicket".into()),
     };
@@ -476,16 +549,24 @@ pub async fn api_keys_store_hashes_and_revoke(store: &dyn Store) {
         let new_key = new_key.clone();
         store
             .write(move |tx| {
-                Box::pin(async move { Ok(tx.insert_api_key(&new_key, helpline_core::now()).await?) })
+                Box::pin(
+                    async move { Ok(tx.insert_api_key(&new_key, helpline_core::now()).await?) },
+                )
             })
             .await
             .expect("insert")
     };
     assert_eq!(stored.prefix, "BA00B76");
     let mut r = store.reader().await.expect("reader");
-    assert_eq!(r.api_key_by_hash(&secret.hash()).await.expect("lookup"), Some(stored.clone()));
+    assert_eq!(
+        r.api_key_by_hash(&secret.hash()).await.expect("lookup"),
+        Some(stored.clone())
+    );
     assert!(
-        r.api_key_by_hash(secret.expose()).await.expect("lookup").is_none(),
+        r.api_key_by_hash(secret.expose())
+            .await
+            .expect("lookup")
+            .is_none(),
         "the raw secret is not a lookup key"
     );
     assert_eq!(r.api_keys().await.expect("list"), vec![stored.clone()]);
@@ -496,11 +577,16 @@ pub async fn api_keys_store_hashes_and_revoke(store: &dyn Store) {
             Box::pin(async move { Ok(tx.insert_api_key(&new_key, helpline_core::now()).await?) })
         })
         .await;
-    assert!(matches!(duplicate, Err(Error::Store(StoreError::Constraint { .. }))));
+    assert!(matches!(
+        duplicate,
+        Err(Error::Store(StoreError::Constraint { .. }))
+    ));
 
     let id = stored.id;
     let revoked = store
-        .write(move |tx| Box::pin(async move { Ok(tx.revoke_api_key(id, helpline_core::now()).await?) }))
+        .write(move |tx| {
+            Box::pin(async move { Ok(tx.revoke_api_key(id, helpline_core::now()).await?) })
+        })
         .await
         .expect("revoke")
         .expect("key exists");
@@ -543,8 +629,13 @@ pub async fn failed_work_rolls_back_everything(store: &dyn Store) {
         .write(|tx| {
             Box::pin(async move {
                 let now = helpline_core::now();
-                tx.insert_department(&NewDepartment { name: "Ghost".into() }, now)
-                    .await?;
+                tx.insert_department(
+                    &NewDepartment {
+                        name: "Ghost".into(),
+                    },
+                    now,
+                )
+                .await?;
                 tx.find_or_create_user(&contact("ghost@example.com", "Ghost"), now)
                     .await?;
                 Err(Error::Conflict("changed my mind".into()))
@@ -554,7 +645,12 @@ pub async fn failed_work_rolls_back_everything(store: &dyn Store) {
     assert!(matches!(outcome, Err(Error::Conflict(_))));
     let mut r = store.reader().await.expect("reader");
     assert_eq!(r.departments().await.expect("depts").len(), 1);
-    assert!(r.user_by_email(&email("ghost@example.com")).await.expect("lookup").is_none());
+    assert!(
+        r.user_by_email(&email("ghost@example.com"))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
 }
 
 /// The open-ticket service stores customer, ticket, first message and events together.
@@ -563,7 +659,8 @@ pub async fn open_ticket_service_writes_ticket_entry_and_events(store: &dyn Stor
     new.topic_id = Some(TopicId(1));
     new.priority_id = Some(PriorityId(4));
     new.attachments = vec![
-        NewAttachment::new("log.txt", "text/plain", b"line 1\nline 2".to_vec(), 1024).expect("file"),
+        NewAttachment::new("log.txt", "text/plain", b"line 1\nline 2".to_vec(), 1024)
+            .expect("file"),
     ];
     let opened = open_ticket(store, &DeskSettings::default(), new, Actor::system())
         .await
@@ -610,9 +707,14 @@ pub async fn sequential_ticket_numbers(store: &dyn Store) {
     };
     let mut numbers = Vec::new();
     for i in 0..3 {
-        let opened = open_ticket(store, &settings, new_ticket(&format!("seq{i}@example.com")), Actor::system())
-            .await
-            .expect("opened");
+        let opened = open_ticket(
+            store,
+            &settings,
+            new_ticket(&format!("seq{i}@example.com")),
+            Actor::system(),
+        )
+        .await
+        .expect("opened");
         numbers.push(opened.ticket.number.to_string());
     }
     assert_eq!(numbers, vec!["HD-0001", "HD-0002", "HD-0003"]);
@@ -626,7 +728,13 @@ pub async fn concurrent_ticket_creation_keeps_numbers_unique(store: &dyn Store) 
     let results = join_all((0..60).map(|i| {
         let settings = Arc::clone(&settings);
         async move {
-            open_ticket(store, &settings, new_ticket(&format!("c{i}@example.com")), Actor::system()).await
+            open_ticket(
+                store,
+                &settings,
+                new_ticket(&format!("c{i}@example.com")),
+                Actor::system(),
+            )
+            .await
         }
     }))
     .await;

@@ -15,8 +15,8 @@ use helpline_core::catalog::{
 use helpline_core::email::EmailAddress;
 use helpline_core::event::{Actor, Event, NewEvent};
 use helpline_core::ids::{
-    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, FileId, PriorityId, StaffId,
-    StatusId, TicketId, TopicId, UserId,
+    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, FileId, PriorityId, StaffId, StatusId,
+    TicketId, TopicId, UserId,
 };
 use helpline_core::store::{Reader, TicketDraft, Writer};
 use helpline_core::thread::{Author, EntryKind, MailIds, NewEntry, ThreadEntry};
@@ -134,11 +134,19 @@ fn entry_row(row: &SqliteRow) -> Result<ThreadEntry, StoreError> {
         (None, Some(staff)) => Author::Staff(StaffId(staff)),
         (None, None) => Author::System,
     };
-    let format = parsed("format", row.try_get("format").map_err(db)?, BodyFormat::parse)?;
+    let format = parsed(
+        "format",
+        row.try_get("format").map_err(db)?,
+        BodyFormat::parse,
+    )?;
     Ok(ThreadEntry {
         id: EntryId(row.try_get("entry_id").map_err(db)?),
         ticket_id: TicketId(row.try_get("ticket_id").map_err(db)?),
-        kind: parsed("entry kind", row.try_get("kind").map_err(db)?, EntryKind::parse)?,
+        kind: parsed(
+            "entry kind",
+            row.try_get("kind").map_err(db)?,
+            EntryKind::parse,
+        )?,
         author,
         display_name: row.try_get("display_name").map_err(db)?,
         title: row.try_get("title").map_err(db)?,
@@ -225,7 +233,11 @@ fn status_row(row: &SqliteRow) -> Result<TicketStatus, StoreError> {
     Ok(TicketStatus {
         id: StatusId(row.try_get("status_id").map_err(db)?),
         name: row.try_get("name").map_err(db)?,
-        state: parsed("state", row.try_get("state").map_err(db)?, StatusState::parse)?,
+        state: parsed(
+            "state",
+            row.try_get("state").map_err(db)?,
+            StatusState::parse,
+        )?,
         allow_reopen: row.try_get("allow_reopen").map_err(db)?,
         is_default: row.try_get("is_default").map_err(db)?,
     })
@@ -339,11 +351,14 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
     }
 
     async fn entries(&mut self, ticket: TicketId) -> Result<Vec<ThreadEntry>, StoreError> {
-        let rows = query(concat!(entry_select!(), "where ticket_id = $1 order by entry_id"))
-            .bind(ticket.0)
-            .fetch_all(self.conn())
-            .await
-            .map_err(db)?;
+        let rows = query(concat!(
+            entry_select!(),
+            "where ticket_id = $1 order by entry_id"
+        ))
+        .bind(ticket.0)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
         let mut entries = map_rows(&rows, entry_row)?;
         let rows = query(
             "select a.attachment_id, a.entry_id, a.file_id, a.filename, a.content_type, f.size, \
@@ -369,19 +384,25 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
     }
 
     async fn ticket_events(&mut self, ticket: TicketId) -> Result<Vec<Event>, StoreError> {
-        let rows = query(concat!(event_select!(), "where ticket_id = $1 order by event_id"))
-            .bind(ticket.0)
-            .fetch_all(self.conn())
-            .await
-            .map_err(db)?;
+        let rows = query(concat!(
+            event_select!(),
+            "where ticket_id = $1 order by event_id"
+        ))
+        .bind(ticket.0)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
         map_rows(&rows, event_row)
     }
 
     async fn system_events(&mut self) -> Result<Vec<Event>, StoreError> {
-        let rows = query(concat!(event_select!(), "where ticket_id is null order by event_id"))
-            .fetch_all(self.conn())
-            .await
-            .map_err(db)?;
+        let rows = query(concat!(
+            event_select!(),
+            "where ticket_id is null order by event_id"
+        ))
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
         map_rows(&rows, event_row)
     }
 
@@ -416,11 +437,14 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
     }
 
     async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError> {
-        let rows = query(concat!(user_select!(), "where u.user_id = $1 order by e.user_email_id"))
-            .bind(id.0)
-            .fetch_all(self.conn())
-            .await
-            .map_err(db)?;
+        let rows = query(concat!(
+            user_select!(),
+            "where u.user_id = $1 order by e.user_email_id"
+        ))
+        .bind(id.0)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
         Ok(users_from_rows(&rows)?.into_iter().next())
     }
 

@@ -60,7 +60,11 @@ pub async fn add_department(
 }
 
 /// Adds a help topic routed to an existing department.
-pub async fn add_topic(store: &dyn Store, topic: NewTopic, actor: Actor) -> Result<HelpTopic, Error> {
+pub async fn add_topic(
+    store: &dyn Store,
+    topic: NewTopic,
+    actor: Actor,
+) -> Result<HelpTopic, Error> {
     let topic = NewTopic {
         name: checked_name("name", &topic.name)?,
         ..topic

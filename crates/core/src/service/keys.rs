@@ -22,7 +22,10 @@ pub async fn create_api_key(
         ));
     }
     if key.scopes.is_empty() {
-        problems.push(crate::FieldError::new("scope", "at least one scope is required"));
+        problems.push(crate::FieldError::new(
+            "scope",
+            "at least one scope is required",
+        ));
     }
     if !problems.is_empty() {
         return Err(Error::Validation(problems));

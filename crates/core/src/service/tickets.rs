@@ -74,10 +74,11 @@ pub async fn open_ticket(
                 if !problems.is_empty() {
                     return Err(Error::Validation(problems));
                 }
-                let priority_id = match requested_priority.or(topic.as_ref().and_then(|t| t.priority_id)) {
-                    Some(id) => id,
-                    None => tx.default_priority().await?.id,
-                };
+                let priority_id =
+                    match requested_priority.or(topic.as_ref().and_then(|t| t.priority_id)) {
+                        Some(id) => id,
+                        None => tx.default_priority().await?.id,
+                    };
                 let department_id = match &topic {
                     Some(topic) => topic.department_id,
                     None => tx.default_department().await?.id,
@@ -91,7 +92,9 @@ pub async fn open_ticket(
                             ticket_id: None,
                             kind: EventKind::UserCreated,
                             actor,
-                            data: event_data(json!({"user_id": user.id, "email": new.contact.email})),
+                            data: event_data(
+                                json!({"user_id": user.id, "email": new.contact.email}),
+                            ),
                         },
                         now,
                     )
@@ -181,6 +184,8 @@ async fn first_number(
 ) -> Result<crate::ticket::TicketNumber, Error> {
     Ok(match format {
         NumberFormat::Random(pattern) => pattern.random(),
-        NumberFormat::Sequential(pattern) => pattern.sequential(tx.next_sequence("ticket_number").await?),
+        NumberFormat::Sequential(pattern) => {
+            pattern.sequential(tx.next_sequence("ticket_number").await?)
+        }
     })
 }

@@ -1,0 +1,149 @@
+//! The command line. Every flag can also come from the configuration file or the environment;
+//! flags win over both.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Helpline: a self-hosted help desk server, compatible with osTicket's API.
+#[derive(Debug, Parser)]
+#[command(name = "helpline", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML). Settings: see docs/configuration.md.
+    #[arg(long, global = true, env = "HELPLINE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Database URL: `sqlite://FILE` (created when missing) or `postgres://USER@HOST/DB`.
+    /// [default: sqlite://helpline.db]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (migrates the database first).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage departments.
+    #[command(subcommand)]
+    Dept(DeptCommand),
+    /// Manage help topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Manage staff members.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+/// `helpline serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// `helpline key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key and print its secret (shown this once only).
+    Create(KeyCreateArgs),
+    /// List keys (secrets are never shown again).
+    List(JsonFlag),
+    /// Revoke a key; it stops working at once.
+    Revoke {
+        /// The key's id (from `key list`).
+        id: i64,
+    },
+}
+
+/// `helpline key create`.
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// Address or CIDR block the key may be used from (repeatable; `0.0.0.0/0` and `::/0` allow
+    /// any address).
+    #[arg(long = "ip", value_name = "ADDR_OR_CIDR", required = true, num_args = 1..)]
+    pub ips: Vec<String>,
+    /// What the key may do (repeatable): tickets:create, tickets:read, tickets:update,
+    /// messages:create, replies:create, notes:create, users:read, users:write, cron:run, admin.
+    #[arg(long = "scope", value_name = "SCOPE", required = true, num_args = 1..)]
+    pub scopes: Vec<String>,
+    /// A note for operators ("Zabbix", "website form").
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Use this secret instead of a generated one, e.g. an existing osTicket key (32 hex
+    /// characters) so its integrations keep working.
+    #[arg(long, value_name = "SECRET")]
+    pub secret: Option<String>,
+    /// Print `{"id":…,"key":"…"}` instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A `--json` switch for list commands.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `helpline dept …`.
+#[derive(Debug, Subcommand)]
+pub enum DeptCommand {
+    /// Add a department.
+    Add {
+        /// Its name (unique).
+        name: String,
+    },
+    /// List departments.
+    List(JsonFlag),
+}
+
+/// `helpline topic …`.
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Add a help topic.
+    Add {
+        /// Its name (unique).
+        name: String,
+        /// Department (id or name) its tickets go to. [default: the default department]
+        #[arg(long)]
+        department: Option<String>,
+        /// Priority (id or name) its tickets get.
+        #[arg(long)]
+        priority: Option<String>,
+    },
+    /// List help topics.
+    List(JsonFlag),
+}
+
+/// `helpline staff …`.
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a staff member.
+    Add {
+        /// Login name (unique).
+        #[arg(long)]
+        username: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Email address (unique among staff).
+        #[arg(long)]
+        email: String,
+        /// Primary department (id or name). [default: the default department]
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// List staff members.
+    List(JsonFlag),
+}

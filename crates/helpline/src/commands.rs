@@ -1,0 +1,330 @@
+//! What each command does. The commands call the same core services as the HTTP API.
+
+use crate::cli::{
+    Cli, Command, DeptCommand, KeyCommand, KeyCreateArgs, StaffCommand, TopicCommand,
+};
+use crate::config::Config;
+use crate::database;
+use anyhow::{Context, Result, anyhow, bail};
+use helpline_api::AppState;
+use helpline_core::apikey::{IpRule, KeySecret, NewApiKey, Scope};
+use helpline_core::catalog::{NewStaff, NewTopic};
+use helpline_core::email::EmailAddress;
+use helpline_core::event::Actor;
+use helpline_core::ids::{ApiKeyId, DepartmentId, PriorityId};
+use helpline_core::service::{catalog, keys};
+use helpline_core::store::Store;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database {
+        config.database_url = url;
+    }
+    init_logging(&config.log);
+    match cli.command {
+        Command::Serve(args) => {
+            if let Some(listen) = args.listen {
+                config.listen = listen;
+            }
+            serve(config).await
+        }
+        Command::Migrate => {
+            let store = database::open(&config.database_url).await?;
+            println!(
+                "database {} is migrated ({})",
+                database::redact(&config.database_url),
+                store.backend()
+            );
+            Ok(())
+        }
+        Command::Key(command) => key(&config, command).await,
+        Command::Dept(command) => dept(&config, command).await,
+        Command::Topic(command) => topic(&config, command).await,
+        Command::Staff(command) => staff(&config, command).await,
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(config: Config) -> Result<()> {
+    let desk = config.desk_settings()?;
+    let api = config.api_settings()?;
+    let store = database::open(&config.database_url).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        database = %database::redact(&config.database_url),
+        backend = store.backend(),
+        "helpline is serving"
+    );
+    let state = AppState {
+        store,
+        desk: Arc::new(desk),
+        api: Arc::new(api),
+    };
+    helpline_api::serve(listener, state, shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets requests in flight finish.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn key(config: &Config, command: KeyCommand) -> Result<()> {
+    let store = database::open(&config.database_url).await?;
+    match command {
+        KeyCommand::Create(args) => create_key(&*store, args).await,
+        KeyCommand::List(flag) => {
+            let keys = keys::list_api_keys(&*store).await?;
+            if flag.json {
+                println!("{}", serde_json::to_string_pretty(&keys)?);
+                return Ok(());
+            }
+            println!(
+                "{:>4}  {:<8} {:<8} {:<32} {:<40} NOTE",
+                "ID", "PREFIX", "STATE", "IP", "SCOPES"
+            );
+            for key in keys {
+                let ips: Vec<_> = key.ip_rules.iter().map(ToString::to_string).collect();
+                let scopes: Vec<_> = key.scopes.iter().map(|s| s.as_str()).collect();
+                println!(
+                    "{:>4}  {:<8} {:<8} {:<32} {:<40} {}",
+                    key.id,
+                    key.prefix,
+                    if key.is_active() { "active" } else { "revoked" },
+                    ips.join(","),
+                    scopes.join(","),
+                    key.note.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        KeyCommand::Revoke { id } => {
+            let key = keys::revoke_api_key(&*store, ApiKeyId(id), Actor::system()).await?;
+            println!("key {} ({}…) is revoked", key.id, key.prefix);
+            Ok(())
+        }
+    }
+}
+
+async fn create_key(store: &dyn Store, args: KeyCreateArgs) -> Result<()> {
+    let ip_rules = args
+        .ips
+        .iter()
+        .map(|raw| raw.parse::<IpRule>().map_err(|e| anyhow!("--ip: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let scopes = args
+        .scopes
+        .iter()
+        .map(|raw| raw.parse::<Scope>().map_err(|e| anyhow!("--scope: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let secret = match &args.secret {
+        Some(raw) => KeySecret::parse(raw).map_err(|e| anyhow!("--secret {e}"))?,
+        None => KeySecret::generate(),
+    };
+    let key = keys::create_api_key(
+        store,
+        NewApiKey {
+            secret: secret.clone(),
+            ip_rules,
+            scopes,
+            note: args.note.filter(|n| !n.trim().is_empty()),
+        },
+        Actor::system(),
+    )
+    .await?;
+    if args.json {
+        println!("{}", json!({"id": key.id, "key": secret.expose()}));
+    } else {
+        println!(
+            "Created API key {}. Its secret, shown only this once:",
+            key.id
+        );
+        println!();
+        println!("    {}", secret.expose());
+        println!();
+        println!("Send it in the X-API-Key header (or Authorization: Bearer).");
+    }
+    Ok(())
+}
+
+async fn dept(config: &Config, command: DeptCommand) -> Result<()> {
+    let store = database::open(&config.database_url).await?;
+    match command {
+        DeptCommand::Add { name } => {
+            let department = catalog::add_department(&*store, &name, Actor::system()).await?;
+            println!("department {} \"{}\" added", department.id, department.name);
+        }
+        DeptCommand::List(flag) => {
+            let departments = store.reader().await?.departments().await?;
+            if flag.json {
+                println!("{}", serde_json::to_string_pretty(&departments)?);
+            } else {
+                println!("{:>4}  {:<32} DEFAULT", "ID", "NAME");
+                for d in departments {
+                    println!(
+                        "{:>4}  {:<32} {}",
+                        d.id,
+                        d.name,
+                        if d.is_default { "yes" } else { "" }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn topic(config: &Config, command: TopicCommand) -> Result<()> {
+    let store = database::open(&config.database_url).await?;
+    match command {
+        TopicCommand::Add {
+            name,
+            department,
+            priority,
+        } => {
+            let department_id = department_ref(&*store, department.as_deref()).await?;
+            let priority_id = match priority {
+                Some(raw) => Some(priority_ref(&*store, &raw).await?),
+                None => None,
+            };
+            let topic = catalog::add_topic(
+                &*store,
+                NewTopic {
+                    name,
+                    department_id,
+                    priority_id,
+                },
+                Actor::system(),
+            )
+            .await?;
+            println!("help topic {} \"{}\" added", topic.id, topic.name);
+        }
+        TopicCommand::List(flag) => {
+            let topics = store.reader().await?.topics().await?;
+            if flag.json {
+                println!("{}", serde_json::to_string_pretty(&topics)?);
+            } else {
+                println!("{:>4}  {:<32} {:>10}  ACTIVE", "ID", "NAME", "DEPARTMENT");
+                for t in topics {
+                    println!(
+                        "{:>4}  {:<32} {:>10}  {}",
+                        t.id,
+                        t.name,
+                        t.department_id,
+                        if t.active { "yes" } else { "no" }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn staff(config: &Config, command: StaffCommand) -> Result<()> {
+    let store = database::open(&config.database_url).await?;
+    match command {
+        StaffCommand::Add {
+            username,
+            name,
+            email,
+            department,
+        } => {
+            let email = EmailAddress::parse(&email).map_err(|e| anyhow!("--email {e}"))?;
+            let department_id = department_ref(&*store, department.as_deref()).await?;
+            let member = catalog::add_staff(
+                &*store,
+                NewStaff {
+                    username,
+                    name,
+                    email,
+                    department_id,
+                },
+                Actor::system(),
+            )
+            .await?;
+            println!("staff member {} \"{}\" added", member.id, member.username);
+        }
+        StaffCommand::List(flag) => {
+            let staff = store.reader().await?.staff().await?;
+            if flag.json {
+                println!("{}", serde_json::to_string_pretty(&staff)?);
+            } else {
+                println!(
+                    "{:>4}  {:<20} {:<28} {:<32} {:>10}",
+                    "ID", "USERNAME", "NAME", "EMAIL", "DEPARTMENT"
+                );
+                for s in staff {
+                    println!(
+                        "{:>4}  {:<20} {:<28} {:<32} {:>10}",
+                        s.id, s.username, s.name, s.email, s.department_id
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A department named by id or (case-insensitive) name; the default one when none is named.
+async fn department_ref(store: &dyn Store, raw: Option<&str>) -> Result<DepartmentId> {
+    let mut reader = store.reader().await?;
+    let Some(raw) = raw.map(str::trim) else {
+        return Ok(reader.default_department().await?.id);
+    };
+    let departments = reader.departments().await?;
+    departments
+        .iter()
+        .find(|d| d.id.to_string() == raw || d.name.eq_ignore_ascii_case(raw))
+        .map(|d| d.id)
+        .ok_or_else(|| anyhow!("--department: no department '{raw}' (see `helpline dept list`)"))
+}
+
+/// A priority named by id or (case-insensitive) name.
+async fn priority_ref(store: &dyn Store, raw: &str) -> Result<PriorityId> {
+    let raw = raw.trim();
+    let priorities = store.reader().await?.priorities().await?;
+    match priorities
+        .iter()
+        .find(|p| p.id.to_string() == raw || p.name.eq_ignore_ascii_case(raw))
+    {
+        Some(priority) => Ok(priority.id),
+        None => bail!("--priority: no priority '{raw}' (Low, Normal, High, Emergency or an id)"),
+    }
+}

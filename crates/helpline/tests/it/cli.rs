@@ -1,0 +1,459 @@
+//! The `helpline` binary's administration commands and its configuration layering.
+
+use crate::support::{Backend, TestDatabase};
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_helpline");
+
+/// Runs the binary with a clean `HELPLINE_*` environment plus `env`.
+pub fn helpline(args: &[&str], env: &[(&str, &str)], cwd: &Path) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("HELPLINE_LOG", "warn");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("HELPLINE_") && name != "HELPLINE_TEST_POSTGRES_URL" {
+            command.env_remove(name);
+        }
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("run helpline")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().expect("dir");
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["key", "--help"],
+        vec!["key", "create", "--help"],
+        vec!["key", "list", "--help"],
+        vec!["key", "revoke", "--help"],
+        vec!["dept", "--help"],
+        vec!["dept", "add", "--help"],
+        vec!["dept", "list", "--help"],
+        vec!["topic", "add", "--help"],
+        vec!["topic", "list", "--help"],
+        vec!["staff", "add", "--help"],
+        vec!["staff", "list", "--help"],
+    ] {
+        let out = ok(helpline(&args, &[], dir.path()));
+        assert!(out.contains("Usage: helpline"), "{args:?}: {out}");
+    }
+    assert!(
+        !dir.path().join("helpline.db").exists(),
+        "--help touches no database"
+    );
+}
+
+#[test]
+fn keys_are_created_listed_revoked_and_never_stored_raw() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("keys.db");
+    let url = format!("sqlite://{}", db.display());
+    let created = ok(helpline(
+        &[
+            "key",
+            "create",
+            "--database",
+            &url,
+            "--ip",
+            "127.0.0.1",
+            "10.0.0.0/8",
+            "--scope",
+            "tickets:create",
+            "--scope",
+            "cron:run",
+            "--note",
+            "website",
+            "--json",
+        ],
+        &[],
+        dir.path(),
+    ));
+    let created: serde_json::Value = serde_json::from_str(created.trim()).expect("JSON output");
+    let secret = created["key"].as_str().expect("key").to_owned();
+    assert_eq!(created["id"], 1);
+    assert!(secret.starts_with("hl_") && secret.len() > 30, "{secret}");
+
+    let listed = ok(helpline(
+        &["key", "list", "--database", &url],
+        &[],
+        dir.path(),
+    ));
+    assert!(
+        listed.contains(&secret[..7]) && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("127.0.0.1,10.0.0.0/8") && listed.contains("website"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret), "the secret is shown once only");
+
+    // An osTicket key carried over keeps its value.
+    let osticket = "BA00B76BAA30F62E1940B46CC1C3C73C";
+    let out = ok(helpline(
+        &[
+            "key",
+            "create",
+            "--database",
+            &url,
+            "--ip",
+            "192.0.2.5",
+            "--scope",
+            "tickets:create",
+            "--secret",
+            osticket,
+        ],
+        &[],
+        dir.path(),
+    ));
+    assert!(out.contains(osticket), "{out}");
+
+    let out = ok(helpline(
+        &["key", "revoke", "--database", &url, "1"],
+        &[],
+        dir.path(),
+    ));
+    assert!(out.contains("revoked"), "{out}");
+    let listed = ok(helpline(
+        &["key", "list", "--database", &url, "--json"],
+        &[],
+        dir.path(),
+    ));
+    let keys: serde_json::Value = serde_json::from_str(&listed).expect("JSON list");
+    assert!(
+        keys[0]["revoked_at"].is_string() || keys[0]["revoked_at"].is_array(),
+        "{listed}"
+    );
+    assert!(keys[1]["revoked_at"].is_null());
+
+    // Neither secret is anywhere in the database files, only their hashes.
+    let mut bytes = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.display());
+        if let Ok(content) = std::fs::read(&path) {
+            bytes.extend(content);
+        }
+    }
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !contains(secret.as_bytes()),
+        "raw generated key found in the database"
+    );
+    assert!(
+        !contains(osticket.as_bytes()),
+        "raw osTicket key found in the database"
+    );
+    let hash = helpline_core::apikey::KeySecret::presented(&secret).hash();
+    assert!(contains(hash.as_bytes()), "the hash is what is stored");
+
+    // Bad input names the flag.
+    let bad = helpline(
+        &[
+            "key",
+            "create",
+            "--database",
+            &url,
+            "--ip",
+            "example.com",
+            "--scope",
+            "admin",
+        ],
+        &[],
+        dir.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("--ip") && stderr(&bad).contains("example.com"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = helpline(
+        &[
+            "key",
+            "create",
+            "--database",
+            &url,
+            "--ip",
+            "::1",
+            "--scope",
+            "tickets:delete",
+        ],
+        &[],
+        dir.path(),
+    );
+    assert!(
+        stderr(&bad).contains("unknown scope 'tickets:delete'"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = helpline(
+        &[
+            "key",
+            "create",
+            "--database",
+            &url,
+            "--ip",
+            "::1",
+            "--scope",
+            "admin",
+            "--secret",
+            osticket,
+        ],
+        &[],
+        dir.path(),
+    );
+    assert!(stderr(&bad).contains("already exists"), "{}", stderr(&bad));
+    let bad = helpline(
+        &["key", "revoke", "--database", &url, "99"],
+        &[],
+        dir.path(),
+    );
+    assert!(
+        stderr(&bad).contains("API key 99 not found"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn catalogue_commands() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--database", url.as_str()]);
+        helpline(&all, &[], dir.path())
+    };
+    assert!(ok(run(&["dept", "add", "Billing"])).contains("department 2 \"Billing\" added"));
+    let bad = run(&["dept", "add", "billing"]);
+    assert!(
+        stderr(&bad).contains("a department named 'billing' already exists"),
+        "{}",
+        stderr(&bad)
+    );
+    let depts: serde_json::Value =
+        serde_json::from_str(&ok(run(&["dept", "list", "--json"]))).expect("json");
+    assert_eq!(depts[0]["name"], "Support");
+    assert_eq!(depts[1]["name"], "Billing");
+
+    assert!(
+        ok(run(&[
+            "topic",
+            "add",
+            "Invoices",
+            "--department",
+            "billing",
+            "--priority",
+            "high"
+        ]))
+        .contains("help topic 2")
+    );
+    let bad = run(&["topic", "add", "Other", "--department", "Sales"]);
+    assert!(
+        stderr(&bad).contains("--department: no department 'Sales'"),
+        "{}",
+        stderr(&bad)
+    );
+    let topics: serde_json::Value =
+        serde_json::from_str(&ok(run(&["topic", "list", "--json"]))).expect("json");
+    assert_eq!(topics[1]["name"], "Invoices");
+    assert_eq!(topics[1]["department_id"], 2);
+    assert_eq!(topics[1]["priority_id"], 3);
+
+    assert!(
+        ok(run(&[
+            "staff",
+            "add",
+            "--username",
+            "alice",
+            "--name",
+            "Alice Agent",
+            "--email",
+            "alice@example.com",
+            "--department",
+            "2"
+        ]))
+        .contains("staff member 1")
+    );
+    let bad = run(&[
+        "staff",
+        "add",
+        "--username",
+        "bob",
+        "--name",
+        "Bob",
+        "--email",
+        "not-mail",
+    ]);
+    assert!(stderr(&bad).contains("--email"), "{}", stderr(&bad));
+    let bad = run(&[
+        "staff",
+        "add",
+        "--username",
+        "ALICE",
+        "--name",
+        "A",
+        "--email",
+        "a2@example.com",
+    ]);
+    assert!(stderr(&bad).contains("already exists"), "{}", stderr(&bad));
+    let listed = ok(run(&["staff", "list"]));
+    assert!(
+        listed.contains("alice")
+            && listed.contains("Alice Agent")
+            && listed.contains("alice@example.com"),
+        "{listed}"
+    );
+}
+
+#[test]
+fn configuration_layers_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+    let config = dir.path().join("helpline.toml");
+    std::fs::write(
+        &config,
+        format!("database_url = \"{}\"\n", path("from-file.db")),
+    )
+    .expect("write config");
+    let config_arg = config.to_string_lossy().into_owned();
+
+    ok(helpline(
+        &["--config", &config_arg, "dept", "add", "A"],
+        &[],
+        dir.path(),
+    ));
+    assert!(dir.path().join("from-file.db").exists());
+
+    ok(helpline(
+        &["--config", &config_arg, "dept", "add", "B"],
+        &[("HELPLINE_DATABASE_URL", &path("from-env.db"))],
+        dir.path(),
+    ));
+    assert!(
+        dir.path().join("from-env.db").exists(),
+        "environment beats the file"
+    );
+
+    ok(helpline(
+        &[
+            "--config",
+            &config_arg,
+            "--database",
+            &path("from-flag.db"),
+            "dept",
+            "add",
+            "C",
+        ],
+        &[("HELPLINE_DATABASE_URL", &path("from-env.db"))],
+        dir.path(),
+    ));
+    assert!(
+        dir.path().join("from-flag.db").exists(),
+        "the flag beats both"
+    );
+
+    // HELPLINE_CONFIG names the file too.
+    let listed = ok(helpline(
+        &["dept", "list"],
+        &[("HELPLINE_CONFIG", &config_arg)],
+        dir.path(),
+    ));
+    assert!(listed.contains(" A") && !listed.contains(" B"), "{listed}");
+
+    // Mistakes are reported, not ignored.
+    std::fs::write(&config, "databse_url = \"x\"\n").expect("write config");
+    let bad = helpline(&["--config", &config_arg, "migrate"], &[], dir.path());
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("databse_url"), "{}", stderr(&bad));
+    let bad = helpline(
+        &["--config", "/nonexistent/helpline.toml", "migrate"],
+        &[],
+        dir.path(),
+    );
+    assert!(stderr(&bad).contains("does not exist"), "{}", stderr(&bad));
+    let bad = helpline(&["migrate", "--database", "mysql://x"], &[], dir.path());
+    assert!(
+        stderr(&bad).contains("must start with sqlite:// or postgres://"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = helpline(
+        &["migrate"],
+        &[("HELPLINE_TICKET_NUMBER_MODE", "weird")],
+        dir.path(),
+    );
+    assert!(
+        bad.status.success(),
+        "migrate does not need the desk settings"
+    );
+}
+
+#[tokio::test]
+async fn commands_work_on_postgres() {
+    let Some((url, database)) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let out = ok(helpline(&["migrate", "--database", &url], &[], dir.path()));
+    assert!(out.contains("postgres"), "{out}");
+    let key = ok(helpline(
+        &[
+            "key",
+            "create",
+            "--database",
+            &url,
+            "--ip",
+            "127.0.0.1",
+            "--scope",
+            "admin",
+            "--json",
+        ],
+        &[],
+        dir.path(),
+    ));
+    assert!(key.contains("\"id\":1"), "{key}");
+    assert!(
+        ok(helpline(
+            &["dept", "add", "Sales", "--database", &url],
+            &[],
+            dir.path()
+        ))
+        .contains("\"Sales\" added")
+    );
+    let listed = ok(helpline(
+        &["key", "list", "--database", &url],
+        &[],
+        dir.path(),
+    ));
+    assert!(listed.contains("admin"), "{listed}");
+    database.remove().await;
+}

@@ -1,0 +1,10 @@
+//! Helpline's integration tests: real HTTP over loopback, real databases (SQLite files and,
+//! when `HELPLINE_TEST_POSTGRES_URL` is set, one fresh PostgreSQL database per test), and the
+//! real `helpline` binary for the command line. One test binary keeps linking cheap.
+
+mod cli;
+mod compat_auth;
+mod compat_create;
+mod compat_errors;
+mod serve;
+mod support;

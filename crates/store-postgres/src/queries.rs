@@ -1,0 +1,1052 @@
+//! The [`Reader`] and [`Writer`] implementations: every SQL statement of the PostgreSQL store.
+//!
+//! Writes run under READ COMMITTED with other writers alongside, so nothing here may rely on
+//! being the only writer (as the SQLite store can): every find-or-insert goes through the unique
+//! constraint that decides it, with `on conflict`, and never lets a collision abort the
+//! transaction.
+
+use crate::convert::{db, ip, parsed};
+use async_trait::async_trait;
+use helpline_core::StoreError;
+use helpline_core::apikey::{
+    ApiKey, NewApiKey, ip_rules_from_text, ip_rules_to_text, scopes_from_text, scopes_to_text,
+};
+use helpline_core::attachment::{Attachment, NewAttachment};
+use helpline_core::body::{BodyFormat, MessageBody};
+use helpline_core::catalog::{
+    Department, HelpTopic, NewDepartment, NewStaff, NewTopic, Priority, Staff, StatusState,
+    TicketStatus,
+};
+use helpline_core::email::EmailAddress;
+use helpline_core::event::{Actor, Event, NewEvent};
+use helpline_core::ids::{
+    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, FileId, PriorityId, StaffId, StatusId,
+    TicketId, TopicId, UserId,
+};
+use helpline_core::store::{Reader, TicketDraft, Writer};
+use helpline_core::thread::{Author, EntryKind, MailIds, NewEntry, ThreadEntry};
+use helpline_core::ticket::{Source, Subject, Ticket, TicketNumber};
+use helpline_core::user::{CustomerContact, User};
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{Row, query};
+use std::collections::BTreeMap;
+use std::ops::DerefMut;
+use time::OffsetDateTime;
+
+/// A connection (pooled reader, or the writer inside a transaction) seen as a store reader/writer.
+pub(crate) struct Conn<C>(pub(crate) C);
+
+impl<C: DerefMut<Target = PgConnection> + Send> Conn<C> {
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.0
+    }
+}
+
+macro_rules! ticket_select {
+    () => {
+        "select ticket_id, number, subject, user_id, department_id, topic_id, status_id, \
+         priority_id, source, ip, assignee_id, is_answered, due_at, created_at, updated_at, \
+         last_message_at, last_response_at, closed_at, reopened_at from ticket "
+    };
+}
+
+macro_rules! entry_select {
+    () => {
+        "select entry_id, ticket_id, kind, user_id, staff_id, display_name, title, body, format, \
+         source, ip, api_key_id, mail_message_id, mail_in_reply_to, mail_references, created_at \
+         from thread_entry "
+    };
+}
+
+macro_rules! key_columns {
+    () => {
+        "api_key_id, prefix, ip_rules, scopes, note, created_at, revoked_at "
+    };
+}
+
+macro_rules! key_select {
+    () => {
+        concat!("select ", key_columns!(), "from api_key ")
+    };
+}
+
+macro_rules! topic_select {
+    () => {
+        "select topic_id, name, department_id, priority_id, active, created_at from help_topic "
+    };
+}
+
+macro_rules! staff_select {
+    () => {
+        "select staff_id, username, name, email, department_id, active, created_at from staff "
+    };
+}
+
+macro_rules! department_select {
+    () => {
+        "select department_id, name, is_default, created_at from department "
+    };
+}
+
+macro_rules! status_select {
+    () => {
+        "select status_id, name, state, allow_reopen, is_default from ticket_status "
+    };
+}
+
+macro_rules! priority_select {
+    () => {
+        "select priority_id, name, urgency, is_default from priority "
+    };
+}
+
+macro_rules! event_select {
+    () => {
+        "select event_id, ticket_id, kind, actor_user_id, actor_staff_id, api_key_id, data, \
+         created_at from event "
+    };
+}
+
+fn ticket_row(row: &PgRow) -> Result<Ticket, StoreError> {
+    Ok(Ticket {
+        id: TicketId(row.try_get("ticket_id").map_err(db)?),
+        number: TicketNumber::from_stored(row.try_get("number").map_err(db)?),
+        subject: Subject::from_stored(row.try_get("subject").map_err(db)?),
+        user_id: UserId(row.try_get("user_id").map_err(db)?),
+        department_id: DepartmentId(row.try_get("department_id").map_err(db)?),
+        topic_id: row
+            .try_get::<Option<i64>, _>("topic_id")
+            .map_err(db)?
+            .map(TopicId),
+        status_id: StatusId(row.try_get("status_id").map_err(db)?),
+        priority_id: PriorityId(row.try_get("priority_id").map_err(db)?),
+        source: parsed("source", row.try_get("source").map_err(db)?, Source::parse)?,
+        ip: ip(row.try_get("ip").map_err(db)?)?,
+        assignee_id: row
+            .try_get::<Option<i64>, _>("assignee_id")
+            .map_err(db)?
+            .map(StaffId),
+        is_answered: row.try_get("is_answered").map_err(db)?,
+        due_at: row.try_get("due_at").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        updated_at: row.try_get("updated_at").map_err(db)?,
+        last_message_at: row.try_get("last_message_at").map_err(db)?,
+        last_response_at: row.try_get("last_response_at").map_err(db)?,
+        closed_at: row.try_get("closed_at").map_err(db)?,
+        reopened_at: row.try_get("reopened_at").map_err(db)?,
+    })
+}
+
+fn entry_row(row: &PgRow) -> Result<ThreadEntry, StoreError> {
+    let user_id: Option<i64> = row.try_get("user_id").map_err(db)?;
+    let staff_id: Option<i64> = row.try_get("staff_id").map_err(db)?;
+    let author = match (user_id, staff_id) {
+        (Some(user), _) => Author::User(UserId(user)),
+        (None, Some(staff)) => Author::Staff(StaffId(staff)),
+        (None, None) => Author::System,
+    };
+    let format = parsed(
+        "format",
+        row.try_get("format").map_err(db)?,
+        BodyFormat::parse,
+    )?;
+    Ok(ThreadEntry {
+        id: EntryId(row.try_get("entry_id").map_err(db)?),
+        ticket_id: TicketId(row.try_get("ticket_id").map_err(db)?),
+        kind: parsed(
+            "entry kind",
+            row.try_get("kind").map_err(db)?,
+            EntryKind::parse,
+        )?,
+        author,
+        display_name: row.try_get("display_name").map_err(db)?,
+        title: row.try_get("title").map_err(db)?,
+        body: MessageBody::from_stored(row.try_get("body").map_err(db)?, format),
+        source: parsed("source", row.try_get("source").map_err(db)?, Source::parse)?,
+        ip: ip(row.try_get("ip").map_err(db)?)?,
+        api_key_id: row
+            .try_get::<Option<i64>, _>("api_key_id")
+            .map_err(db)?
+            .map(ApiKeyId),
+        mail: MailIds {
+            message_id: row.try_get("mail_message_id").map_err(db)?,
+            in_reply_to: row.try_get("mail_in_reply_to").map_err(db)?,
+            references: row.try_get("mail_references").map_err(db)?,
+        },
+        created_at: row.try_get("created_at").map_err(db)?,
+        attachments: Vec::new(),
+    })
+}
+
+fn attachment_row(row: &PgRow) -> Result<Attachment, StoreError> {
+    Ok(Attachment {
+        id: AttachmentId(row.try_get("attachment_id").map_err(db)?),
+        entry_id: EntryId(row.try_get("entry_id").map_err(db)?),
+        file_id: FileId(row.try_get("file_id").map_err(db)?),
+        filename: row.try_get("filename").map_err(db)?,
+        content_type: row.try_get("content_type").map_err(db)?,
+        size: row.try_get("size").map_err(db)?,
+        sha256: row.try_get("sha256").map_err(db)?,
+    })
+}
+
+fn key_row(row: &PgRow) -> Result<ApiKey, StoreError> {
+    let ip_rules: String = row.try_get("ip_rules").map_err(db)?;
+    let scopes: String = row.try_get("scopes").map_err(db)?;
+    Ok(ApiKey {
+        id: ApiKeyId(row.try_get("api_key_id").map_err(db)?),
+        prefix: row.try_get("prefix").map_err(db)?,
+        ip_rules: ip_rules_from_text(&ip_rules).map_err(StoreError::Corrupt)?,
+        scopes: scopes_from_text(&scopes).map_err(StoreError::Corrupt)?,
+        note: row.try_get("note").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        revoked_at: row.try_get("revoked_at").map_err(db)?,
+    })
+}
+
+fn topic_row(row: &PgRow) -> Result<HelpTopic, StoreError> {
+    Ok(HelpTopic {
+        id: TopicId(row.try_get("topic_id").map_err(db)?),
+        name: row.try_get("name").map_err(db)?,
+        department_id: DepartmentId(row.try_get("department_id").map_err(db)?),
+        priority_id: row
+            .try_get::<Option<i64>, _>("priority_id")
+            .map_err(db)?
+            .map(PriorityId),
+        active: row.try_get("active").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+fn staff_row(row: &PgRow) -> Result<Staff, StoreError> {
+    let email: String = row.try_get("email").map_err(db)?;
+    Ok(Staff {
+        id: StaffId(row.try_get("staff_id").map_err(db)?),
+        username: row.try_get("username").map_err(db)?,
+        name: row.try_get("name").map_err(db)?,
+        email: EmailAddress::parse(&email).map_err(StoreError::Corrupt)?,
+        department_id: DepartmentId(row.try_get("department_id").map_err(db)?),
+        active: row.try_get("active").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+fn department_row(row: &PgRow) -> Result<Department, StoreError> {
+    Ok(Department {
+        id: DepartmentId(row.try_get("department_id").map_err(db)?),
+        name: row.try_get("name").map_err(db)?,
+        is_default: row.try_get("is_default").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+fn status_row(row: &PgRow) -> Result<TicketStatus, StoreError> {
+    Ok(TicketStatus {
+        id: StatusId(row.try_get("status_id").map_err(db)?),
+        name: row.try_get("name").map_err(db)?,
+        state: parsed(
+            "state",
+            row.try_get("state").map_err(db)?,
+            StatusState::parse,
+        )?,
+        allow_reopen: row.try_get("allow_reopen").map_err(db)?,
+        is_default: row.try_get("is_default").map_err(db)?,
+    })
+}
+
+fn priority_row(row: &PgRow) -> Result<Priority, StoreError> {
+    Ok(Priority {
+        id: PriorityId(row.try_get("priority_id").map_err(db)?),
+        name: row.try_get("name").map_err(db)?,
+        urgency: row.try_get("urgency").map_err(db)?,
+        is_default: row.try_get("is_default").map_err(db)?,
+    })
+}
+
+fn event_row(row: &PgRow) -> Result<Event, StoreError> {
+    Ok(Event {
+        id: EventId(row.try_get("event_id").map_err(db)?),
+        ticket_id: row
+            .try_get::<Option<i64>, _>("ticket_id")
+            .map_err(db)?
+            .map(TicketId),
+        kind: row.try_get("kind").map_err(db)?,
+        actor: Actor {
+            user_id: row
+                .try_get::<Option<i64>, _>("actor_user_id")
+                .map_err(db)?
+                .map(UserId),
+            staff_id: row
+                .try_get::<Option<i64>, _>("actor_staff_id")
+                .map_err(db)?
+                .map(StaffId),
+            api_key_id: row
+                .try_get::<Option<i64>, _>("api_key_id")
+                .map_err(db)?
+                .map(ApiKeyId),
+        },
+        data: row.try_get("data").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+    })
+}
+
+/// Groups `(user row, address)` join rows into users with all their addresses.
+fn users_from_rows(rows: &[PgRow]) -> Result<Vec<User>, StoreError> {
+    let mut users: Vec<User> = Vec::new();
+    for row in rows {
+        let id = UserId(row.try_get("user_id").map_err(db)?);
+        let address: String = row.try_get("address").map_err(db)?;
+        let email = EmailAddress::parse(&address).map_err(StoreError::Corrupt)?;
+        match users.last_mut() {
+            Some(user) if user.id == id => user.emails.push(email),
+            _ => users.push(User {
+                id,
+                name: row.try_get("name").map_err(db)?,
+                emails: vec![email],
+                phone: row.try_get("phone").map_err(db)?,
+                notes: row.try_get("notes").map_err(db)?,
+                created_at: row.try_get("created_at").map_err(db)?,
+                updated_at: row.try_get("updated_at").map_err(db)?,
+            }),
+        }
+    }
+    Ok(users)
+}
+
+macro_rules! user_select {
+    () => {
+        "select u.user_id, u.name, u.phone, u.notes, u.created_at, u.updated_at, e.address \
+         from users u join user_email e on e.user_id = u.user_id "
+    };
+}
+
+fn map_rows<T>(
+    rows: &[PgRow],
+    convert: fn(&PgRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(convert).collect()
+}
+
+fn map_optional<T>(
+    row: Option<PgRow>,
+    convert: fn(&PgRow) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    row.as_ref().map(convert).transpose()
+}
+
+/// A file's size as stored.
+fn content_size(content: &[u8]) -> i64 {
+    i64::try_from(content.len()).unwrap_or(i64::MAX)
+}
+
+impl<C: DerefMut<Target = PgConnection> + Send> Conn<C> {
+    /// The id of the content row for `file`, inserted unless equal content is already stored.
+    async fn store_file(
+        &mut self,
+        sha256: &str,
+        file: &NewAttachment,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        // Look first, so content already stored is not sent to the server again.
+        if let Some(id) = self.file_id(sha256).await? {
+            return Ok(id);
+        }
+        // A concurrent transaction may insert the same content between the lookup and here;
+        // `on conflict` waits for it and then inserts nothing instead of failing, and the second
+        // lookup below sees its committed row.
+        let inserted = query(
+            "insert into file (sha256, size, content, created_at) values ($1, $2, $3, $4) \
+             on conflict (sha256) do nothing returning file_id",
+        )
+        .bind(sha256)
+        .bind(content_size(&file.content))
+        .bind(&file.content)
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        match inserted {
+            Some(row) => row.try_get(0).map_err(db),
+            None => self.file_id(sha256).await?.ok_or_else(|| {
+                StoreError::Other(
+                    format!("file {sha256} was stored concurrently but cannot be read back").into(),
+                )
+            }),
+        }
+    }
+
+    /// The content row with this hash, if any.
+    async fn file_id(&mut self, sha256: &str) -> Result<Option<i64>, StoreError> {
+        query("select file_id from file where sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(db)
+    }
+}
+
+fn required<T>(what: &str, value: Option<T>) -> Result<T, StoreError> {
+    value.ok_or_else(|| StoreError::Corrupt(format!("no {what} is configured")))
+}
+
+#[async_trait]
+impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
+    async fn ticket_by_number(
+        &mut self,
+        number: &TicketNumber,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let row = query(concat!(ticket_select!(), "where number = $1"))
+            .bind(number.as_str())
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, ticket_row)
+    }
+
+    async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError> {
+        let row = query(concat!(ticket_select!(), "where ticket_id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, ticket_row)
+    }
+
+    async fn entries(&mut self, ticket: TicketId) -> Result<Vec<ThreadEntry>, StoreError> {
+        let rows = query(concat!(
+            entry_select!(),
+            "where ticket_id = $1 order by entry_id"
+        ))
+        .bind(ticket.0)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        let mut entries = map_rows(&rows, entry_row)?;
+        let rows = query(
+            "select a.attachment_id, a.entry_id, a.file_id, a.filename, a.content_type, f.size, \
+             f.sha256 from attachment a join file f on f.file_id = a.file_id \
+             join thread_entry e on e.entry_id = a.entry_id \
+             where e.ticket_id = $1 order by a.attachment_id",
+        )
+        .bind(ticket.0)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        let mut by_entry: BTreeMap<EntryId, Vec<Attachment>> = BTreeMap::new();
+        for attachment in map_rows(&rows, attachment_row)? {
+            by_entry
+                .entry(attachment.entry_id)
+                .or_default()
+                .push(attachment);
+        }
+        for entry in &mut entries {
+            entry.attachments = by_entry.remove(&entry.id).unwrap_or_default();
+        }
+        Ok(entries)
+    }
+
+    async fn ticket_events(&mut self, ticket: TicketId) -> Result<Vec<Event>, StoreError> {
+        let rows = query(concat!(
+            event_select!(),
+            "where ticket_id = $1 order by event_id"
+        ))
+        .bind(ticket.0)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        map_rows(&rows, event_row)
+    }
+
+    async fn system_events(&mut self) -> Result<Vec<Event>, StoreError> {
+        let rows = query(concat!(
+            event_select!(),
+            "where ticket_id is null order by event_id"
+        ))
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        map_rows(&rows, event_row)
+    }
+
+    async fn attachment(
+        &mut self,
+        id: AttachmentId,
+    ) -> Result<Option<(Attachment, Vec<u8>)>, StoreError> {
+        let row = query(
+            "select a.attachment_id, a.entry_id, a.file_id, a.filename, a.content_type, f.size, \
+             f.sha256, f.content from attachment a join file f on f.file_id = a.file_id \
+             where a.attachment_id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        row.map(|row| Ok((attachment_row(&row)?, row.try_get("content").map_err(db)?)))
+            .transpose()
+    }
+
+    async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        let rows = query(concat!(
+            user_select!(),
+            "where u.user_id = (select user_id from user_email where address_key = $1) \
+             order by e.user_email_id"
+        ))
+        .bind(email.key())
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        Ok(users_from_rows(&rows)?.into_iter().next())
+    }
+
+    async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError> {
+        let rows = query(concat!(
+            user_select!(),
+            "where u.user_id = $1 order by e.user_email_id"
+        ))
+        .bind(id.0)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        Ok(users_from_rows(&rows)?.into_iter().next())
+    }
+
+    async fn users(&mut self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let rows = query(concat!(
+            user_select!(),
+            "where u.user_id in (select user_id from users where user_id > $1 \
+             order by user_id limit $2) order by u.user_id, e.user_email_id"
+        ))
+        .bind(after.map_or(0, |id| id.0))
+        .bind(i64::from(limit))
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        users_from_rows(&rows)
+    }
+
+    async fn api_key_by_hash(&mut self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        let row = query(concat!(key_select!(), "where key_hash = $1"))
+            .bind(hash)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, key_row)
+    }
+
+    async fn api_key(&mut self, id: ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        let row = query(concat!(key_select!(), "where api_key_id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, key_row)
+    }
+
+    async fn api_keys(&mut self) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = query(concat!(key_select!(), "order by api_key_id"))
+            .fetch_all(self.conn())
+            .await
+            .map_err(db)?;
+        map_rows(&rows, key_row)
+    }
+
+    async fn departments(&mut self) -> Result<Vec<Department>, StoreError> {
+        let rows = query(concat!(department_select!(), "order by department_id"))
+            .fetch_all(self.conn())
+            .await
+            .map_err(db)?;
+        map_rows(&rows, department_row)
+    }
+
+    async fn topics(&mut self) -> Result<Vec<HelpTopic>, StoreError> {
+        let rows = query(concat!(topic_select!(), "order by topic_id"))
+            .fetch_all(self.conn())
+            .await
+            .map_err(db)?;
+        map_rows(&rows, topic_row)
+    }
+
+    async fn staff(&mut self) -> Result<Vec<Staff>, StoreError> {
+        let rows = query(concat!(staff_select!(), "order by staff_id"))
+            .fetch_all(self.conn())
+            .await
+            .map_err(db)?;
+        map_rows(&rows, staff_row)
+    }
+
+    async fn statuses(&mut self) -> Result<Vec<TicketStatus>, StoreError> {
+        let rows = query(concat!(status_select!(), "order by status_id"))
+            .fetch_all(self.conn())
+            .await
+            .map_err(db)?;
+        map_rows(&rows, status_row)
+    }
+
+    async fn priorities(&mut self) -> Result<Vec<Priority>, StoreError> {
+        let rows = query(concat!(priority_select!(), "order by priority_id"))
+            .fetch_all(self.conn())
+            .await
+            .map_err(db)?;
+        map_rows(&rows, priority_row)
+    }
+
+    async fn topic(&mut self, id: TopicId) -> Result<Option<HelpTopic>, StoreError> {
+        let row = query(concat!(topic_select!(), "where topic_id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, topic_row)
+    }
+
+    async fn priority(&mut self, id: PriorityId) -> Result<Option<Priority>, StoreError> {
+        let row = query(concat!(priority_select!(), "where priority_id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, priority_row)
+    }
+
+    async fn department(&mut self, id: DepartmentId) -> Result<Option<Department>, StoreError> {
+        let row = query(concat!(department_select!(), "where department_id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, department_row)
+    }
+
+    async fn staff_member(&mut self, id: StaffId) -> Result<Option<Staff>, StoreError> {
+        let row = query(concat!(staff_select!(), "where staff_id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, staff_row)
+    }
+
+    async fn default_department(&mut self) -> Result<Department, StoreError> {
+        let row = query(concat!(
+            department_select!(),
+            "where is_default order by department_id limit 1"
+        ))
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        required("default department", map_optional(row, department_row)?)
+    }
+
+    async fn default_status(&mut self) -> Result<TicketStatus, StoreError> {
+        let row = query(concat!(
+            status_select!(),
+            "where is_default and state = 'open' order by status_id limit 1"
+        ))
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        required("default open status", map_optional(row, status_row)?)
+    }
+
+    async fn default_priority(&mut self) -> Result<Priority, StoreError> {
+        let row = query(concat!(
+            priority_select!(),
+            "where is_default order by priority_id limit 1"
+        ))
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        required("default priority", map_optional(row, priority_row)?)
+    }
+}
+
+#[async_trait]
+impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
+    async fn find_or_create_user(
+        &mut self,
+        contact: &CustomerContact,
+        now: OffsetDateTime,
+    ) -> Result<(User, bool), StoreError> {
+        // The common case, an address already stored, costs one read and writes nothing.
+        if let Some(user) = self.user_by_email(&contact.email).await? {
+            return Ok((user, false));
+        }
+        let name = contact.name_or_local_part();
+        let user_id: i64 = query(
+            "insert into users (name, phone, notes, created_at, updated_at) \
+             values ($1, $2, $3, $4, $4) returning user_id",
+        )
+        .bind(&name)
+        .bind(&contact.phone)
+        .bind(&contact.notes)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        // Another transaction may be creating the same address right now. The unique
+        // `address_key` decides who wins: this insert waits for a concurrent one to commit or roll
+        // back, and inserts nothing if the address is then taken — without the unique violation
+        // that would abort the caller's whole transaction.
+        let claimed = query(
+            "insert into user_email (user_id, address, address_key, created_at) \
+             values ($1, $2, $3, $4) on conflict (address_key) do nothing \
+             returning user_email_id",
+        )
+        .bind(user_id)
+        .bind(contact.email.as_str())
+        .bind(contact.email.key())
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        if claimed.is_none() {
+            // Lost the race: drop the customer row made for nothing and return the winner's.
+            // Under READ COMMITTED this new statement sees the row the winner committed.
+            query("delete from users where user_id = $1")
+                .bind(user_id)
+                .execute(self.conn())
+                .await
+                .map_err(db)?;
+            let existing = self.user_by_email(&contact.email).await?;
+            return existing.map(|user| (user, false)).ok_or_else(|| {
+                StoreError::Other(
+                    format!(
+                        "the address {} was taken by another customer who cannot be read back",
+                        contact.email.as_str()
+                    )
+                    .into(),
+                )
+            });
+        }
+        Ok((
+            User {
+                id: UserId(user_id),
+                name,
+                emails: vec![contact.email.clone()],
+                phone: contact.phone.clone(),
+                notes: contact.notes.clone(),
+                created_at: now,
+                updated_at: now,
+            },
+            true,
+        ))
+    }
+
+    async fn insert_ticket(&mut self, draft: &TicketDraft) -> Result<Option<Ticket>, StoreError> {
+        let row = query(
+            "insert into ticket (number, subject, user_id, department_id, topic_id, status_id, \
+             priority_id, source, ip, is_answered, created_at, updated_at, last_message_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $10, $10) \
+             on conflict (number) do nothing returning ticket_id",
+        )
+        .bind(draft.number.as_str())
+        .bind(draft.subject.as_str())
+        .bind(draft.user_id.0)
+        .bind(draft.department_id.0)
+        .bind(draft.topic_id.map(|t| t.0))
+        .bind(draft.status_id.0)
+        .bind(draft.priority_id.0)
+        .bind(draft.source.as_str())
+        .bind(draft.ip.map(|ip| ip.to_string()))
+        .bind(draft.created_at)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Ticket {
+            id: TicketId(row.try_get(0).map_err(db)?),
+            number: draft.number.clone(),
+            subject: draft.subject.clone(),
+            user_id: draft.user_id,
+            department_id: draft.department_id,
+            topic_id: draft.topic_id,
+            status_id: draft.status_id,
+            priority_id: draft.priority_id,
+            source: draft.source,
+            ip: draft.ip,
+            assignee_id: None,
+            is_answered: false,
+            due_at: None,
+            created_at: draft.created_at,
+            updated_at: draft.created_at,
+            last_message_at: Some(draft.created_at),
+            last_response_at: None,
+            closed_at: None,
+            reopened_at: None,
+        }))
+    }
+
+    async fn next_sequence(&mut self, name: &str) -> Result<u64, StoreError> {
+        let value: i64 = query(
+            "insert into counter (name, next_value) values ($1, 2) \
+             on conflict (name) do update set next_value = counter.next_value + 1 \
+             returning next_value - 1",
+        )
+        .bind(name)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("counter {name} is {value}")))
+    }
+
+    async fn insert_entry(
+        &mut self,
+        ticket: TicketId,
+        entry: &NewEntry,
+        now: OffsetDateTime,
+    ) -> Result<ThreadEntry, StoreError> {
+        let (user_id, staff_id) = match entry.author {
+            Author::User(id) => (Some(id.0), None),
+            Author::Staff(id) => (None, Some(id.0)),
+            Author::System => (None, None),
+        };
+        let entry_id: i64 = query(
+            "insert into thread_entry (ticket_id, kind, user_id, staff_id, display_name, title, \
+             body, format, source, ip, api_key_id, mail_message_id, mail_in_reply_to, \
+             mail_references, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             returning entry_id",
+        )
+        .bind(ticket.0)
+        .bind(entry.kind.as_str())
+        .bind(user_id)
+        .bind(staff_id)
+        .bind(&entry.display_name)
+        .bind(&entry.title)
+        .bind(entry.body.as_str())
+        .bind(entry.body.format().as_str())
+        .bind(entry.source.as_str())
+        .bind(entry.ip.map(|ip| ip.to_string()))
+        .bind(entry.api_key_id.map(|id| id.0))
+        .bind(&entry.mail.message_id)
+        .bind(&entry.mail.in_reply_to)
+        .bind(&entry.mail.references)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+
+        // Content rows are claimed in hash order, not attachment order: two transactions storing
+        // the same files then wait for each other in one direction only and cannot deadlock.
+        let hashes: Vec<String> = entry.attachments.iter().map(|f| f.sha256()).collect();
+        let mut by_hash: Vec<usize> = (0..hashes.len()).collect();
+        by_hash.sort_by(|&a, &b| hashes[a].cmp(&hashes[b]));
+        let mut file_ids = vec![0_i64; hashes.len()];
+        for i in by_hash {
+            file_ids[i] = self
+                .store_file(&hashes[i], &entry.attachments[i], now)
+                .await?;
+        }
+
+        let mut attachments = Vec::with_capacity(entry.attachments.len());
+        for ((file, sha256), file_id) in entry.attachments.iter().zip(hashes).zip(file_ids) {
+            let size = content_size(&file.content);
+            let attachment_id: i64 = query(
+                "insert into attachment (entry_id, file_id, filename, content_type) \
+                 values ($1, $2, $3, $4) returning attachment_id",
+            )
+            .bind(entry_id)
+            .bind(file_id)
+            .bind(&file.filename)
+            .bind(&file.content_type)
+            .fetch_one(self.conn())
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+            attachments.push(Attachment {
+                id: AttachmentId(attachment_id),
+                entry_id: EntryId(entry_id),
+                file_id: FileId(file_id),
+                filename: file.filename.clone(),
+                content_type: file.content_type.clone(),
+                size,
+                sha256,
+            });
+        }
+
+        Ok(ThreadEntry {
+            id: EntryId(entry_id),
+            ticket_id: ticket,
+            kind: entry.kind,
+            author: entry.author,
+            display_name: entry.display_name.clone(),
+            title: entry.title.clone(),
+            body: entry.body.clone(),
+            source: entry.source,
+            ip: entry.ip,
+            api_key_id: entry.api_key_id,
+            mail: entry.mail.clone(),
+            created_at: now,
+            attachments,
+        })
+    }
+
+    async fn insert_event(
+        &mut self,
+        event: &NewEvent,
+        now: OffsetDateTime,
+    ) -> Result<EventId, StoreError> {
+        let id: i64 = query(
+            "insert into event (ticket_id, kind, actor_user_id, actor_staff_id, api_key_id, data, \
+             created_at) values ($1, $2, $3, $4, $5, $6, $7) returning event_id",
+        )
+        .bind(event.ticket_id.map(|id| id.0))
+        .bind(event.kind.as_str())
+        .bind(event.actor.user_id.map(|id| id.0))
+        .bind(event.actor.staff_id.map(|id| id.0))
+        .bind(event.actor.api_key_id.map(|id| id.0))
+        .bind(&event.data)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(EventId(id))
+    }
+
+    async fn insert_api_key(
+        &mut self,
+        key: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<ApiKey, StoreError> {
+        let id: i64 = query(
+            "insert into api_key (key_hash, prefix, ip_rules, scopes, note, created_at) \
+             values ($1, $2, $3, $4, $5, $6) returning api_key_id",
+        )
+        .bind(key.secret.hash())
+        .bind(key.secret.prefix())
+        .bind(ip_rules_to_text(&key.ip_rules))
+        .bind(scopes_to_text(&key.scopes))
+        .bind(&key.note)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(ApiKey {
+            id: ApiKeyId(id),
+            prefix: key.secret.prefix(),
+            ip_rules: key.ip_rules.clone(),
+            scopes: key.scopes.clone(),
+            note: key.note.clone(),
+            created_at: now,
+            revoked_at: None,
+        })
+    }
+
+    async fn revoke_api_key(
+        &mut self,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        // `coalesce` keeps the first revocation time when a key is revoked again.
+        let row = query(concat!(
+            "update api_key set revoked_at = coalesce(revoked_at, $2) where api_key_id = $1 \
+             returning ",
+            key_columns!()
+        ))
+        .bind(id.0)
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        map_optional(row, key_row)
+    }
+
+    async fn insert_department(
+        &mut self,
+        department: &NewDepartment,
+        now: OffsetDateTime,
+    ) -> Result<Department, StoreError> {
+        let id: i64 = query(
+            "insert into department (name, is_default, created_at) values ($1, false, $2) \
+             returning department_id",
+        )
+        .bind(&department.name)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(Department {
+            id: DepartmentId(id),
+            name: department.name.clone(),
+            is_default: false,
+            created_at: now,
+        })
+    }
+
+    async fn insert_topic(
+        &mut self,
+        topic: &NewTopic,
+        now: OffsetDateTime,
+    ) -> Result<HelpTopic, StoreError> {
+        let id: i64 = query(
+            "insert into help_topic (name, department_id, priority_id, active, created_at) \
+             values ($1, $2, $3, true, $4) returning topic_id",
+        )
+        .bind(&topic.name)
+        .bind(topic.department_id.0)
+        .bind(topic.priority_id.map(|p| p.0))
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(HelpTopic {
+            id: TopicId(id),
+            name: topic.name.clone(),
+            department_id: topic.department_id,
+            priority_id: topic.priority_id,
+            active: true,
+            created_at: now,
+        })
+    }
+
+    async fn insert_staff(
+        &mut self,
+        staff: &NewStaff,
+        now: OffsetDateTime,
+    ) -> Result<Staff, StoreError> {
+        let id: i64 = query(
+            "insert into staff (username, name, email, email_key, department_id, active, \
+             created_at) values ($1, $2, $3, $4, $5, true, $6) returning staff_id",
+        )
+        .bind(&staff.username)
+        .bind(&staff.name)
+        .bind(staff.email.as_str())
+        .bind(staff.email.key())
+        .bind(staff.department_id.0)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(Staff {
+            id: StaffId(id),
+            username: staff.username.clone(),
+            name: staff.name.clone(),
+            email: staff.email.clone(),
+            department_id: staff.department_id,
+            active: true,
+            created_at: now,
+        })
+    }
+}

@@ -1,0 +1,73 @@
+//! The shared conformance suite on PostgreSQL, one fresh database per case.
+//!
+//! `HELPLINE_TEST_POSTGRES_URL` names a server and an account allowed to create and drop
+//! databases (`scripts/test` sets it). Without it the cases are skipped, except on CI, where a
+//! silently skipped backend would let it break unnoticed.
+
+use helpline_core::store::Store;
+use helpline_store_conformance::{TestStore, conformance_suite};
+use helpline_store_postgres::PostgresStore;
+use helpline_store_postgres::testing::ScratchDatabase;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+async fn fresh_store() -> Option<TestStore> {
+    let database = ScratchDatabase::from_env().await?;
+    let store = PostgresStore::open(database.url())
+        .await
+        .expect("open PostgreSQL store");
+    Some(TestStore {
+        store: Box::new(store),
+        cleanup: Some(Box::pin(database.drop_database())),
+    })
+}
+
+conformance_suite!(fresh_store);
+
+/// The shared suite's concurrent cases may finish each transaction before the next begins
+/// (the pool opens connections lazily). Here eight transactions are held at a barrier inside
+/// their units of work, so they truly overlap on eight connections: find-or-create must still
+/// make one customer, and ticket numbers and counters must not collide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_transactions_stay_race_free() {
+    let Some(database) = ScratchDatabase::from_env().await else {
+        return;
+    };
+    let postgres = PostgresStore::open(database.url()).await.expect("open");
+    let store: &dyn Store = &postgres;
+    for round in 0..3 {
+        let barrier = Arc::new(tokio::sync::Barrier::new(8));
+        let results = futures::future::join_all((0..8).map(|_| {
+            let barrier = Arc::clone(&barrier);
+            let contact = helpline_core::user::CustomerContact {
+                email: helpline_core::email::EmailAddress::parse(&format!("r{round}@example.com"))
+                    .expect("address"),
+                name: None,
+                phone: None,
+                notes: None,
+            };
+            store.write(move |tx| {
+                Box::pin(async move {
+                    barrier.wait().await;
+                    let (user, created) = tx
+                        .find_or_create_user(&contact, helpline_core::now())
+                        .await?;
+                    let counter = tx.next_sequence("race").await?;
+                    Ok((user.id, created, counter))
+                })
+            })
+        }))
+        .await;
+        let results: Vec<_> = results
+            .into_iter()
+            .map(|r| r.expect("unit of work"))
+            .collect();
+        let users: HashSet<_> = results.iter().map(|r| r.0).collect();
+        assert_eq!(users.len(), 1, "round {round}: one customer, got {users:?}");
+        assert_eq!(results.iter().filter(|r| r.1).count(), 1, "created once");
+        let counters: HashSet<_> = results.iter().map(|r| r.2).collect();
+        assert_eq!(counters.len(), 8, "counter values are unique: {counters:?}");
+    }
+    postgres.close().await;
+    database.drop_database().await;
+}
