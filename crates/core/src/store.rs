@@ -21,7 +21,7 @@ use crate::ids::{
     TopicId, UserId,
 };
 use crate::thread::{NewEntry, ThreadEntry};
-use crate::ticket::{Source, Subject, Ticket, TicketNumber};
+use crate::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
 use crate::user::{CustomerContact, User};
 use std::any::Any;
 use std::future::Future;
@@ -115,6 +115,8 @@ pub trait Reader: Send {
     async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
     /// A ticket's entries, oldest first, each with its attachments.
     async fn entries(&mut self, ticket: TicketId) -> Result<Vec<ThreadEntry>, StoreError>;
+    /// A ticket's collaborators, in the order they were added.
+    async fn collaborators(&mut self, ticket: TicketId) -> Result<Vec<Collaborator>, StoreError>;
     /// A ticket's audit events, oldest first.
     async fn ticket_events(&mut self, ticket: TicketId) -> Result<Vec<Event>, StoreError>;
     /// Events not tied to a ticket (keys, catalogue changes), oldest first.
@@ -188,6 +190,19 @@ pub trait Writer: Reader {
         entry: &NewEntry,
         now: OffsetDateTime,
     ) -> Result<ThreadEntry, StoreError>;
+    /// Adds a collaborator; `false` when they already were one.
+    async fn add_collaborator(
+        &mut self,
+        ticket: TicketId,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Removes a collaborator; `false` when they were not one.
+    async fn remove_collaborator(
+        &mut self,
+        ticket: TicketId,
+        user: UserId,
+    ) -> Result<bool, StoreError>;
     /// Records an audit event.
     async fn insert_event(
         &mut self,

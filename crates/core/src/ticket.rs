@@ -213,3 +213,15 @@ pub struct NewTicket {
     /// Notification switches.
     pub notify: NotifyOptions,
 }
+
+/// A customer who takes part in a ticket besides its owner: they may post messages on it and
+/// (once mail goes out) receive its replies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Collaborator {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The customer.
+    pub user_id: UserId,
+    /// When they were added.
+    pub created_at: OffsetDateTime,
+}

@@ -744,3 +744,64 @@ pub async fn concurrent_ticket_creation_keeps_numbers_unique(store: &dyn Store) 
         .collect();
     assert_eq!(numbers.len(), 60);
 }
+
+/// Collaborators are added once, listed in order, and removed.
+pub async fn collaborators_are_added_once_and_removed(store: &dyn Store) {
+    let opened = open_ticket(
+        store,
+        &DeskSettings::default(),
+        new_ticket("owner-c@example.com"),
+        Actor::system(),
+    )
+    .await
+    .expect("ticket");
+    let ticket = opened.ticket.id;
+    let first = create_user(store, "cc1@example.com").await.id;
+    let second = create_user(store, "cc2@example.com").await.id;
+    let added = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let now = helpline_core::now();
+                Ok(vec![
+                    tx.add_collaborator(ticket, first, now).await?,
+                    tx.add_collaborator(ticket, first, now).await?,
+                    tx.add_collaborator(ticket, second, now).await?,
+                ])
+            })
+        })
+        .await
+        .expect("added");
+    assert_eq!(added, vec![true, false, true]);
+    let listed: Vec<_> = store
+        .reader()
+        .await
+        .expect("reader")
+        .collaborators(ticket)
+        .await
+        .expect("collaborators")
+        .into_iter()
+        .map(|c| (c.ticket_id, c.user_id))
+        .collect();
+    assert_eq!(listed, vec![(ticket, first), (ticket, second)]);
+    let removed = store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok(vec![
+                    tx.remove_collaborator(ticket, first).await?,
+                    tx.remove_collaborator(ticket, first).await?,
+                ])
+            })
+        })
+        .await
+        .expect("removed");
+    assert_eq!(removed, vec![true, false]);
+    let left = store
+        .reader()
+        .await
+        .expect("reader")
+        .collaborators(ticket)
+        .await
+        .expect("collaborators");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].user_id, second);
+}

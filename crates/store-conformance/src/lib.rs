@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             ticket_insert_round_trips_and_reports_number_collisions,
             entries_keep_order_and_attachments_dedupe,
             events_are_recorded_per_ticket_and_system,
+            collaborators_are_added_once_and_removed,
             api_keys_store_hashes_and_revoke,
             sequences_count_per_name,
             failed_work_rolls_back_everything,

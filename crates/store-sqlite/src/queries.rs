@@ -20,7 +20,7 @@ use helpline_core::ids::{
 };
 use helpline_core::store::{Reader, TicketDraft, Writer};
 use helpline_core::thread::{Author, EntryKind, MailIds, NewEntry, ThreadEntry};
-use helpline_core::ticket::{Source, Subject, Ticket, TicketNumber};
+use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::{CustomerContact, User};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{Row, query};
@@ -381,6 +381,26 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
             entry.attachments = by_entry.remove(&entry.id).unwrap_or_default();
         }
         Ok(entries)
+    }
+
+    async fn collaborators(&mut self, ticket: TicketId) -> Result<Vec<Collaborator>, StoreError> {
+        let rows = query(
+            "select ticket_id, user_id, created_at from collaborator where ticket_id = $1 \
+             order by created_at, user_id",
+        )
+        .bind(ticket.0)
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Collaborator {
+                    ticket_id: TicketId(row.try_get("ticket_id").map_err(db)?),
+                    user_id: UserId(row.try_get("user_id").map_err(db)?),
+                    created_at: time(row.try_get("created_at").map_err(db)?)?,
+                })
+            })
+            .collect()
     }
 
     async fn ticket_events(&mut self, ticket: TicketId) -> Result<Vec<Event>, StoreError> {
@@ -816,6 +836,41 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Writer for Conn<C> {
             created_at: now,
             attachments,
         })
+    }
+
+    async fn add_collaborator(
+        &mut self,
+        ticket: TicketId,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let added = query(
+            "insert into collaborator (ticket_id, user_id, created_at) values ($1, $2, $3) \
+             on conflict (ticket_id, user_id) do nothing",
+        )
+        .bind(ticket.0)
+        .bind(user.0)
+        .bind(micros(now))
+        .execute(self.conn())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(added == 1)
+    }
+
+    async fn remove_collaborator(
+        &mut self,
+        ticket: TicketId,
+        user: UserId,
+    ) -> Result<bool, StoreError> {
+        let removed = query("delete from collaborator where ticket_id = $1 and user_id = $2")
+            .bind(ticket.0)
+            .bind(user.0)
+            .execute(self.conn())
+            .await
+            .map_err(db)?
+            .rows_affected();
+        Ok(removed == 1)
     }
 
     async fn insert_event(
