@@ -9,6 +9,9 @@
 pub mod client_ip;
 pub mod compat;
 mod health;
+mod legacy_reply;
+pub mod ratelimit;
+pub mod v1;
 
 use axum::Router;
 use helpline_core::apikey::IpRule;
@@ -43,6 +46,8 @@ pub struct ApiSettings {
     pub max_attachment_bytes: usize,
     /// Validation error form on the compatible routes.
     pub compat_errors: CompatErrorStyle,
+    /// Requests per minute and API key on `/api/v1` (0: unlimited).
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for ApiSettings {
@@ -52,6 +57,7 @@ impl Default for ApiSettings {
             max_body_bytes: 32 * 1024 * 1024,
             max_attachment_bytes: 16 * 1024 * 1024,
             compat_errors: CompatErrorStyle::V116,
+            rate_limit_per_minute: 6000,
         }
     }
 }
@@ -65,15 +71,50 @@ pub struct AppState {
     pub desk: Arc<DeskSettings>,
     /// HTTP settings.
     pub api: Arc<ApiSettings>,
+    /// Per-key request budget of `/api/v1`.
+    pub rate_limiter: Arc<ratelimit::RateLimiter>,
+}
+
+impl AppState {
+    /// State for a store and settings.
+    pub fn new(store: Arc<dyn Store>, desk: DeskSettings, api: ApiSettings) -> Self {
+        Self {
+            store,
+            desk: Arc::new(desk),
+            rate_limiter: Arc::new(ratelimit::RateLimiter::new(api.rate_limit_per_minute)),
+            api: Arc::new(api),
+        }
+    }
 }
 
 /// The whole application as one router.
 pub fn router(state: AppState) -> Router {
+    let (v1, _) = v1::routes();
     Router::new()
         .merge(health::routes())
+        .merge(v1)
+        .merge(legacy_reply::routes())
         .merge(compat::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Opens a listening socket with a deep accept queue: a burst of new connections (hundreds of
+/// integrations retrying at once) then waits in the kernel instead of overflowing it.
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(4096)
+}
+
+/// The OpenAPI document of `/api/v1`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    v1::routes().1
 }
 
 /// Serves the API on `listener` until `shutdown` resolves; requests in flight then finish.

@@ -45,6 +45,9 @@ pub enum Error {
     /// The request conflicts with the current state (e.g. a ticket that cannot be reopened).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An idempotency key was reused for a different request.
+    #[error("{0}")]
+    KeyReuse(String),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -12,7 +12,8 @@ use crate::StoreError;
 use crate::apikey::{ApiKey, NewApiKey};
 use crate::attachment::Attachment;
 use crate::catalog::{
-    Department, HelpTopic, NewDepartment, NewStaff, NewTopic, Priority, Staff, TicketStatus,
+    Department, HelpTopic, NewDepartment, NewStaff, NewTopic, Priority, Staff, StatusState,
+    TicketStatus,
 };
 use crate::email::EmailAddress;
 use crate::event::{Event, NewEvent};
@@ -20,6 +21,7 @@ use crate::ids::{
     ApiKeyId, AttachmentId, DepartmentId, EventId, PriorityId, StaffId, StatusId, TicketId,
     TopicId, UserId,
 };
+use crate::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use crate::thread::{NewEntry, ThreadEntry};
 use crate::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
 use crate::user::{CustomerContact, User};
@@ -103,6 +105,32 @@ pub struct TicketDraft {
     pub created_at: OffsetDateTime,
 }
 
+/// What [`Reader::tickets`] selects: every given filter must hold. Newest first.
+#[derive(Debug, Clone, Default)]
+pub struct TicketQuery {
+    /// Exact status.
+    pub status: Option<StatusId>,
+    /// Open, or closed (closed includes archived).
+    pub state: Option<StatusState>,
+    /// Owner.
+    pub customer: Option<UserId>,
+    /// Department.
+    pub department: Option<DepartmentId>,
+    /// Assignee.
+    pub assignee: Option<StaffId>,
+    /// Help topic.
+    pub topic: Option<TopicId>,
+    /// Updated at or after.
+    pub updated_since: Option<OffsetDateTime>,
+    /// Words that must all appear in the ticket's subject or in one of its entries (the
+    /// database's own full-text search; plain words, no query syntax).
+    pub text: Option<String>,
+    /// Only tickets with a smaller id (the paging cursor).
+    pub before: Option<TicketId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
 /// Everything that can be read.
 #[async_trait::async_trait]
 pub trait Reader: Send {
@@ -113,6 +141,8 @@ pub trait Reader: Send {
     ) -> Result<Option<Ticket>, StoreError>;
     /// A ticket by row id.
     async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
+    /// Tickets matching `query`, by id descending.
+    async fn tickets(&mut self, query: &TicketQuery) -> Result<Vec<Ticket>, StoreError>;
     /// A ticket's entries, oldest first, each with its attachments.
     async fn entries(&mut self, ticket: TicketId) -> Result<Vec<ThreadEntry>, StoreError>;
     /// A ticket's collaborators, in the order they were added.
@@ -157,6 +187,8 @@ pub trait Reader: Send {
     async fn priority(&mut self, id: PriorityId) -> Result<Option<Priority>, StoreError>;
     /// One department.
     async fn department(&mut self, id: DepartmentId) -> Result<Option<Department>, StoreError>;
+    /// One status.
+    async fn status(&mut self, id: StatusId) -> Result<Option<TicketStatus>, StoreError>;
     /// One staff member.
     async fn staff_member(&mut self, id: StaffId) -> Result<Option<Staff>, StoreError>;
     /// The department new tickets go to by default.
@@ -179,6 +211,28 @@ pub trait Writer: Reader {
         contact: &CustomerContact,
         now: OffsetDateTime,
     ) -> Result<(User, bool), StoreError>;
+    /// A ticket by number, locked against concurrent change until the transaction ends.
+    async fn lock_ticket(&mut self, number: &TicketNumber) -> Result<Option<Ticket>, StoreError>;
+    /// Writes a ticket's changeable fields (status, priority, department, topic, assignee,
+    /// answered flag, due, updated, last message, last response, closed and reopened times).
+    async fn update_ticket(&mut self, ticket: &Ticket) -> Result<(), StoreError>;
+    /// Claims an idempotency key for this transaction. Returns `None` when the key was free
+    /// (or only held by a record created before `expired_before`, which is replaced); otherwise
+    /// the record stored for it. Concurrent claims of one key wait for each other.
+    async fn claim_idempotency_key(
+        &mut self,
+        key: &IdempotencyKey,
+        expired_before: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Stores the answer for a key claimed in this transaction.
+    async fn complete_idempotency_key(
+        &mut self,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError>;
+    /// Deletes idempotency records created before `before`; returns how many.
+    async fn purge_idempotency_keys(&mut self, before: OffsetDateTime) -> Result<u64, StoreError>;
     /// Inserts a ticket, or returns `None` when its number is taken (the caller picks another).
     async fn insert_ticket(&mut self, draft: &TicketDraft) -> Result<Option<Ticket>, StoreError>;
     /// The next value of a named counter, starting at 1.

@@ -15,7 +15,6 @@ use helpline_core::ids::{ApiKeyId, DepartmentId, PriorityId};
 use helpline_core::service::{catalog, keys};
 use helpline_core::store::Store;
 use serde_json::json;
-use std::sync::Arc;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
@@ -61,8 +60,12 @@ async fn serve(config: Config) -> Result<()> {
     let desk = config.desk_settings()?;
     let api = config.api_settings()?;
     let store = database::open(&config.database_url).await?;
-    let listener = tokio::net::TcpListener::bind(&config.listen)
+    let address = tokio::net::lookup_host(&config.listen)
         .await
+        .with_context(|| format!("cannot resolve listen address {}", config.listen))?
+        .next()
+        .with_context(|| format!("listen address {} resolves to nothing", config.listen))?;
+    let listener = helpline_api::bind(address)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(
@@ -71,11 +74,7 @@ async fn serve(config: Config) -> Result<()> {
         backend = store.backend(),
         "helpline is serving"
     );
-    let state = AppState {
-        store,
-        desk: Arc::new(desk),
-        api: Arc::new(api),
-    };
+    let state = AppState::new(store, desk, api);
     helpline_api::serve(listener, state, shutdown_signal())
         .await
         .context("HTTP server failed")?;

@@ -31,6 +31,8 @@ pub struct Config {
     pub ticket_number_format: String,
     /// `random` or `sequential`.
     pub ticket_number_mode: String,
+    /// Requests per minute and API key on `/api/v1` (0: unlimited).
+    pub rate_limit_per_minute: u32,
     /// Log filter (`info`, `helpline=debug,tower_http=debug`, …).
     pub log: String,
 }
@@ -45,6 +47,7 @@ impl Default for Config {
             max_body_bytes: api.max_body_bytes,
             max_attachment_bytes: api.max_attachment_bytes,
             osticket_error_style: api.compat_errors,
+            rate_limit_per_minute: api.rate_limit_per_minute,
             ticket_number_format: "######".into(),
             ticket_number_mode: "random".into(),
             log: "info".into(),
@@ -111,6 +114,7 @@ impl Config {
             max_body_bytes: self.max_body_bytes,
             max_attachment_bytes: self.max_attachment_bytes,
             compat_errors: self.osticket_error_style,
+            rate_limit_per_minute: self.rate_limit_per_minute,
         })
     }
 }

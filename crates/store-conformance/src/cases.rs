@@ -9,16 +9,20 @@ use helpline_core::body::{BodyFormat, MessageBody};
 use helpline_core::catalog::{NewDepartment, NewStaff, NewTopic, StatusState};
 use helpline_core::email::EmailAddress;
 use helpline_core::event::{Actor, EventKind, NewEvent};
-use helpline_core::ids::{DepartmentId, PriorityId, TopicId, UserId};
+use helpline_core::ids::{ApiKeyId, DepartmentId, PriorityId, StatusId, TicketId, TopicId, UserId};
 use helpline_core::number::NumberFormat;
 use helpline_core::service::DeskSettings;
-use helpline_core::service::tickets::open_ticket;
-use helpline_core::store::{Store, TicketDraft};
+use helpline_core::service::idempotency::{
+    IdempotencyKey, IdempotencyRecord, Idempotent, StoredResponse, run_idempotent,
+};
+use helpline_core::service::tickets::{OpenedTicket, open_ticket, open_ticket_work};
+use helpline_core::store::{Store, TicketDraft, TicketQuery};
 use helpline_core::thread::{Author, EntryKind, MailIds, NewEntry};
-use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject, TicketNumber};
+use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::CustomerContact;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
 
 fn email(raw: &str) -> EmailAddress {
     EmailAddress::parse(raw).expect("test address is valid")
@@ -804,4 +808,1027 @@ pub async fn collaborators_are_added_once_and_removed(store: &dyn Store) {
         .expect("collaborators");
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].user_id, second);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ticket API: status lookup, listing and search, locking and updating, idempotency keys.
+// Search cases use ASCII words only: SQLite's unicode61 tokenizer folds diacritics (`cafe`
+// finds `café`) while PostgreSQL's 'simple' configuration does not.
+// ---------------------------------------------------------------------------------------------
+
+/// Opens a ticket with this owner, subject and first message.
+async fn open_with(store: &dyn Store, address: &str, subject: &str, message: &str) -> Ticket {
+    let mut new = new_ticket(address);
+    new.subject = Subject::parse(subject).expect("subject");
+    new.message = text(message);
+    open_ticket(store, &DeskSettings::default(), new, Actor::system())
+        .await
+        .expect("ticket opened")
+        .ticket
+}
+
+/// Appends an entry with this body to a ticket's thread.
+async fn add_entry(store: &dyn Store, ticket: TicketId, kind: EntryKind, body: &str) {
+    let body = text(body);
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.insert_entry(
+                    ticket,
+                    &NewEntry {
+                        kind,
+                        author: Author::System,
+                        display_name: "Agent".into(),
+                        title: None,
+                        body,
+                        source: Source::Api,
+                        ip: None,
+                        api_key_id: None,
+                        mail: MailIds::default(),
+                        attachments: vec![],
+                    },
+                    helpline_core::now(),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+        .expect("entry added");
+}
+
+/// Locks a ticket, changes it with `change`, writes it back, and returns what was written.
+async fn change_ticket(
+    store: &dyn Store,
+    number: &TicketNumber,
+    change: impl FnOnce(&mut Ticket) + Send + 'static,
+) -> Ticket {
+    let number = number.clone();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut ticket = tx
+                    .lock_ticket(&number)
+                    .await?
+                    .ok_or_else(|| Error::not_found(number.to_string()))?;
+                change(&mut ticket);
+                tx.update_ticket(&ticket).await?;
+                Ok(ticket)
+            })
+        })
+        .await
+        .expect("ticket changed")
+}
+
+/// The tickets a query selects, as ids.
+async fn ticket_ids(store: &dyn Store, query: &TicketQuery) -> Vec<TicketId> {
+    store
+        .reader()
+        .await
+        .expect("reader")
+        .tickets(query)
+        .await
+        .unwrap_or_else(|e| panic!("tickets({query:?}): {e}"))
+        .into_iter()
+        .map(|t| t.id)
+        .collect()
+}
+
+/// A query for `words` and nothing else.
+fn search(words: &str) -> TicketQuery {
+    TicketQuery {
+        text: Some(words.to_owned()),
+        limit: 100,
+        ..TicketQuery::default()
+    }
+}
+
+/// A new API key's id (idempotency keys belong to one).
+async fn api_key_id(store: &dyn Store) -> ApiKeyId {
+    store
+        .write(|tx| {
+            Box::pin(async move {
+                let key = tx
+                    .insert_api_key(
+                        &NewApiKey {
+                            secret: KeySecret::generate(),
+                            ip_rules: vec![],
+                            scopes: vec![Scope::TicketsCreate],
+                            note: None,
+                        },
+                        helpline_core::now(),
+                    )
+                    .await?;
+                Ok(key.id)
+            })
+        })
+        .await
+        .expect("api key")
+}
+
+fn idempotency_key(api_key_id: ApiKeyId, key: &str, request_hash: &str) -> IdempotencyKey {
+    IdempotencyKey {
+        api_key_id,
+        key: key.to_owned(),
+        request_hash: request_hash.to_owned(),
+    }
+}
+
+fn response(status: u16, body: &str) -> StoredResponse {
+    StoredResponse {
+        status,
+        body: body.to_owned(),
+    }
+}
+
+/// Claims `key` in its own transaction, completing it with `answer` when the claim is granted.
+async fn claim(
+    store: &dyn Store,
+    key: &IdempotencyKey,
+    expired_before: OffsetDateTime,
+    now: OffsetDateTime,
+    answer: Option<StoredResponse>,
+) -> Option<IdempotencyRecord> {
+    let key = key.clone();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let existing = tx.claim_idempotency_key(&key, expired_before, now).await?;
+                if existing.is_none()
+                    && let Some(answer) = answer
+                {
+                    tx.complete_idempotency_key(&key, &answer).await?;
+                }
+                Ok(existing)
+            })
+        })
+        .await
+        .expect("claim")
+}
+
+/// `status(id)` finds each seeded status and nothing else.
+pub async fn status_by_id(store: &dyn Store) {
+    let mut r = store.reader().await.expect("reader");
+    let statuses = r.statuses().await.expect("statuses");
+    assert_eq!(statuses.len(), 4);
+    for status in statuses {
+        assert_eq!(r.status(status.id).await.expect("status"), Some(status));
+    }
+    assert!(r.status(StatusId(99)).await.expect("status").is_none());
+}
+
+/// Every filter alone and in combination selects exactly the tickets it should, newest first.
+pub async fn tickets_filter_alone_and_combined(store: &dyn Store) {
+    let (billing, invoices, alice, bob) = store
+        .write(|tx| {
+            Box::pin(async move {
+                let now = helpline_core::now();
+                let billing = tx
+                    .insert_department(
+                        &NewDepartment {
+                            name: "Billing".into(),
+                        },
+                        now,
+                    )
+                    .await?;
+                let invoices = tx
+                    .insert_topic(
+                        &NewTopic {
+                            name: "Invoices".into(),
+                            department_id: billing.id,
+                            priority_id: None,
+                        },
+                        now,
+                    )
+                    .await?;
+                let mut staff = Vec::new();
+                for name in ["alice", "bob"] {
+                    staff.push(
+                        tx.insert_staff(
+                            &NewStaff {
+                                username: name.into(),
+                                name: name.into(),
+                                email: email(&format!("{name}@desk.example.com")),
+                                department_id: billing.id,
+                            },
+                            now,
+                        )
+                        .await?
+                        .id,
+                    );
+                }
+                Ok((billing.id, invoices.id, staff[0], staff[1]))
+            })
+        })
+        .await
+        .expect("catalogue");
+
+    // Twelve tickets whose attributes cycle with different periods, so that every combination
+    // below selects a different, non-trivial subset.
+    let base = helpline_core::now() - Duration::days(1);
+    let mut all = Vec::new();
+    for i in 0..12_i64 {
+        let owner = if i % 2 == 0 {
+            "even@example.com"
+        } else {
+            "odd@example.com"
+        };
+        let opened = open_with(store, owner, &format!("Ticket {i}"), "Details.").await;
+        let changed = change_ticket(store, &opened.number, move |t| {
+            t.status_id = StatusId(1 + i % 4);
+            t.department_id = if i % 3 == 0 { billing } else { DepartmentId(1) };
+            t.assignee_id = [None, Some(alice), Some(bob)][(i % 3) as usize];
+            t.topic_id = [None, Some(TopicId(1)), Some(invoices)][((i / 2) % 3) as usize];
+            t.updated_at = base + Duration::minutes(i);
+        })
+        .await;
+        all.push(changed);
+    }
+    all.reverse();
+    let even_owner = all[all.len() - 1].user_id;
+    let odd_owner = all[all.len() - 2].user_id;
+    let mut r = store.reader().await.expect("reader");
+    let states: HashMap<StatusId, StatusState> = r
+        .statuses()
+        .await
+        .expect("statuses")
+        .into_iter()
+        .map(|s| (s.id, s.state))
+        .collect();
+    drop(r);
+
+    let everything = TicketQuery {
+        limit: 100,
+        ..TicketQuery::default()
+    };
+    let queries = vec![
+        everything.clone(),
+        TicketQuery {
+            status: Some(StatusId(2)),
+            ..everything.clone()
+        },
+        TicketQuery {
+            state: Some(StatusState::Open),
+            ..everything.clone()
+        },
+        TicketQuery {
+            state: Some(StatusState::Closed),
+            ..everything.clone()
+        },
+        TicketQuery {
+            state: Some(StatusState::Archived),
+            ..everything.clone()
+        },
+        TicketQuery {
+            customer: Some(odd_owner),
+            ..everything.clone()
+        },
+        TicketQuery {
+            department: Some(billing),
+            ..everything.clone()
+        },
+        TicketQuery {
+            assignee: Some(alice),
+            ..everything.clone()
+        },
+        TicketQuery {
+            topic: Some(invoices),
+            ..everything.clone()
+        },
+        TicketQuery {
+            updated_since: Some(base + Duration::minutes(7)),
+            ..everything.clone()
+        },
+        TicketQuery {
+            before: Some(all[4].id),
+            ..everything.clone()
+        },
+        TicketQuery {
+            limit: 5,
+            ..everything.clone()
+        },
+        TicketQuery {
+            state: Some(StatusState::Closed),
+            department: Some(billing),
+            ..everything.clone()
+        },
+        TicketQuery {
+            customer: Some(even_owner),
+            assignee: Some(bob),
+            topic: Some(TopicId(1)),
+            ..everything.clone()
+        },
+        TicketQuery {
+            status: Some(StatusId(1)),
+            customer: Some(even_owner),
+            updated_since: Some(base + Duration::minutes(3)),
+            before: Some(all[0].id),
+            ..everything.clone()
+        },
+        TicketQuery {
+            state: Some(StatusState::Closed),
+            customer: Some(odd_owner),
+            department: Some(DepartmentId(1)),
+            assignee: Some(bob),
+            topic: Some(invoices),
+            updated_since: Some(base),
+            before: Some(all[0].id),
+            limit: 1,
+            ..everything.clone()
+        },
+        // Contradictory filters: nothing.
+        TicketQuery {
+            status: Some(StatusId(1)),
+            state: Some(StatusState::Closed),
+            ..everything.clone()
+        },
+    ];
+    for query in &queries {
+        let expected: Vec<TicketId> = all
+            .iter()
+            .filter(|t| query.status.is_none_or(|s| t.status_id == s))
+            .filter(|t| {
+                query.state.is_none_or(|wanted| {
+                    let state = states[&t.status_id];
+                    match wanted {
+                        StatusState::Closed => state != StatusState::Open,
+                        other => state == other,
+                    }
+                })
+            })
+            .filter(|t| query.customer.is_none_or(|c| t.user_id == c))
+            .filter(|t| query.department.is_none_or(|d| t.department_id == d))
+            .filter(|t| query.assignee.is_none_or(|a| t.assignee_id == Some(a)))
+            .filter(|t| query.topic.is_none_or(|topic| t.topic_id == Some(topic)))
+            .filter(|t| {
+                query
+                    .updated_since
+                    .is_none_or(|since| t.updated_at >= since)
+            })
+            .filter(|t| query.before.is_none_or(|before| t.id < before))
+            .take(query.limit as usize)
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ticket_ids(store, query).await, expected, "{query:?}");
+    }
+    // The combinations are not vacuous.
+    assert_eq!(ticket_ids(store, &queries[0]).await.len(), 12);
+    assert!(!ticket_ids(store, &queries[12]).await.is_empty());
+    assert!(!ticket_ids(store, &queries[13]).await.is_empty());
+    assert!(!ticket_ids(store, &queries[14]).await.is_empty());
+    assert!(!ticket_ids(store, &queries[15]).await.is_empty());
+    assert!(ticket_ids(store, &queries[16]).await.is_empty());
+
+    // The rows come back whole.
+    let listed = store
+        .reader()
+        .await
+        .expect("reader")
+        .tickets(&everything)
+        .await
+        .expect("tickets");
+    assert_eq!(listed, all);
+}
+
+/// `state`: open is the open statuses; closed includes archived; archived is archived only.
+pub async fn tickets_state_open_closed_archived(store: &dyn Store) {
+    let mut by_status = Vec::new();
+    for status in 1..=4 {
+        let opened = open_with(store, "states@example.com", "State", "Which state?").await;
+        change_ticket(store, &opened.number, move |t| {
+            t.status_id = StatusId(status)
+        })
+        .await;
+        by_status.push(opened.id);
+    }
+    let [open, resolved, closed, archived] = by_status[..] else {
+        unreachable!("four tickets were opened");
+    };
+    let state = |state| TicketQuery {
+        state: Some(state),
+        limit: 100,
+        ..TicketQuery::default()
+    };
+    assert_eq!(
+        ticket_ids(store, &state(StatusState::Open)).await,
+        vec![open]
+    );
+    assert_eq!(
+        ticket_ids(store, &state(StatusState::Closed)).await,
+        vec![archived, closed, resolved]
+    );
+    assert_eq!(
+        ticket_ids(store, &state(StatusState::Archived)).await,
+        vec![archived]
+    );
+}
+
+/// Paging with `before` and `limit` neither skips nor repeats, also while tickets are added.
+pub async fn tickets_page_without_skips_or_repeats(store: &dyn Store) {
+    // Newest first, with whether each is open.
+    let mut known: Vec<(TicketId, bool)> = Vec::new();
+    for i in 0..10 {
+        let ticket = open_with(store, "pager@example.com", &format!("Page {i}"), "Body.").await;
+        // Every third one closed, so a filtered listing pages over gaps in the ids.
+        let open = i % 3 != 2;
+        if !open {
+            change_ticket(store, &ticket.number, |t| t.status_id = StatusId(3)).await;
+        }
+        known.insert(0, (ticket.id, open));
+    }
+
+    for state in [None, Some(StatusState::Open)] {
+        let expected: Vec<TicketId> = known
+            .iter()
+            .filter(|(_, open)| state.is_none() || *open)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut seen = Vec::new();
+        let mut before = None;
+        let mut pages = 0;
+        loop {
+            let page = ticket_ids(
+                store,
+                &TicketQuery {
+                    state,
+                    before,
+                    limit: 3,
+                    ..TicketQuery::default()
+                },
+            )
+            .await;
+            if pages == 0 {
+                // A ticket created mid-paging is newer than every cursor: it never shows up.
+                let late = open_with(store, "pager@example.com", "Late", "Body.").await;
+                known.insert(0, (late.id, true));
+            }
+            assert!(page.len() <= 3);
+            let Some(&last) = page.last() else {
+                break;
+            };
+            seen.extend(page);
+            before = Some(last);
+            pages += 1;
+        }
+        assert_eq!(seen, expected, "state {state:?}");
+        assert_eq!(pages, expected.len().div_ceil(3));
+    }
+}
+
+/// Full-text search: subject words, words in later replies, every word required, whole words
+/// only, any case, combined with other filters and paging; blank text is no filter.
+pub async fn tickets_full_text_search(store: &dyn Store) {
+    let quarterly = open_with(
+        store,
+        "alpha@example.com",
+        "Quarterly invoice missing",
+        "Hello, where is my document?",
+    )
+    .await;
+    add_entry(
+        store,
+        quarterly.id,
+        EntryKind::Response,
+        "We resent the paperwork yesterday.",
+    )
+    .await;
+    let password = open_with(
+        store,
+        "beta@example.com",
+        "Password reset",
+        "I cannot log in to the portal.",
+    )
+    .await;
+    add_entry(
+        store,
+        password.id,
+        EntryKind::Message,
+        "Now the INVOICE portal works again, thanks!",
+    )
+    .await;
+    let question = open_with(
+        store,
+        "alpha@example.com",
+        "Invoice question",
+        "Why is the total wrong?",
+    )
+    .await;
+    let unrelated = open_with(store, "gamma@example.com", "Printer jam", "Paper stuck.").await;
+
+    // A word only in a subject.
+    assert_eq!(
+        ticket_ids(store, &search("quarterly")).await,
+        vec![quarterly.id]
+    );
+    // A word only in a later reply's body.
+    assert_eq!(
+        ticket_ids(store, &search("paperwork")).await,
+        vec![quarterly.id]
+    );
+    // Any case, subjects and replies alike; punctuation around a word does not matter.
+    let invoice = vec![question.id, password.id, quarterly.id];
+    assert_eq!(ticket_ids(store, &search("invoice")).await, invoice);
+    assert_eq!(ticket_ids(store, &search("  InVoIcE?  ")).await, invoice);
+    // Two words: both must match.
+    assert_eq!(
+        ticket_ids(store, &search("invoice total")).await,
+        vec![question.id]
+    );
+    assert_eq!(
+        ticket_ids(store, &search("portal INVOICE")).await,
+        vec![password.id]
+    );
+    assert_eq!(
+        ticket_ids(store, &search("invoice printer")).await,
+        Vec::<TicketId>::new()
+    );
+    // A word that appears nowhere, and a word's prefix: nothing.
+    assert!(ticket_ids(store, &search("zebra")).await.is_empty());
+    assert!(ticket_ids(store, &search("invoi")).await.is_empty());
+    // With other filters and paging.
+    assert_eq!(
+        ticket_ids(
+            store,
+            &TicketQuery {
+                customer: Some(quarterly.user_id),
+                ..search("invoice")
+            }
+        )
+        .await,
+        vec![question.id, quarterly.id]
+    );
+    let first = ticket_ids(
+        store,
+        &TicketQuery {
+            limit: 2,
+            ..search("invoice")
+        },
+    )
+    .await;
+    assert_eq!(first, invoice[..2]);
+    let rest = ticket_ids(
+        store,
+        &TicketQuery {
+            before: first.last().copied(),
+            limit: 2,
+            ..search("invoice")
+        },
+    )
+    .await;
+    assert_eq!(rest, invoice[2..]);
+    // Blank text is no text filter.
+    assert_eq!(
+        ticket_ids(store, &search(" \t ")).await,
+        vec![unrelated.id, question.id, password.id, quarterly.id]
+    );
+}
+
+/// Search text is plain words, never query syntax: operators, quotes and SQL fail nothing and
+/// mean their words only.
+pub async fn tickets_full_text_hostile_input_is_plain_text(store: &dyn Store) {
+    let printer = open_with(
+        store,
+        "hostile@example.com",
+        "Printer on fire",
+        "Someone typed drop table ticket into the form, near the end.",
+    )
+    .await;
+    let other = open_with(store, "other@example.com", "Scanner", "Scanner is fine.").await;
+    let hostile = [
+        "\"",
+        "*",
+        "-x",
+        "OR",
+        "NEAR(a b)",
+        "'; drop table ticket; --",
+        "\"unbalanced",
+        "printer*",
+        "title:printer",
+        "^printer",
+        "printer OR scanner",
+        "printer NOT fire",
+        "(printer)",
+        "a AND",
+        "\\ & | ! <-> :*",
+        "printer\0fire",
+    ];
+    for input in hostile {
+        let query = search(input);
+        store
+            .reader()
+            .await
+            .expect("reader")
+            .tickets(&query)
+            .await
+            .unwrap_or_else(|e| panic!("search {input:?} failed: {e}"));
+    }
+    // No words at all: nothing matches.
+    assert!(ticket_ids(store, &search("\"")).await.is_empty());
+    assert!(ticket_ids(store, &search("*")).await.is_empty());
+    // Operators are words ("or", "not") that these tickets do not contain.
+    assert!(
+        ticket_ids(store, &search("printer OR scanner"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        ticket_ids(store, &search("printer NOT fire"))
+            .await
+            .is_empty()
+    );
+    // Punctuation around words is no syntax: these find the words themselves.
+    assert_eq!(
+        ticket_ids(store, &search("'; drop table ticket; --")).await,
+        vec![printer.id]
+    );
+    assert_eq!(
+        ticket_ids(store, &search("-printer")).await,
+        vec![printer.id]
+    );
+    assert_eq!(
+        ticket_ids(store, &search("(printer)")).await,
+        vec![printer.id]
+    );
+    // And the table is still there.
+    assert_eq!(
+        ticket_ids(
+            store,
+            &TicketQuery {
+                limit: 10,
+                ..TicketQuery::default()
+            }
+        )
+        .await,
+        vec![other.id, printer.id]
+    );
+}
+
+/// An entry too large for PostgreSQL's 1 MB tsvector (a pasted log of distinct tokens) is still
+/// stored, and still found by its words near the start.
+pub async fn very_large_entries_are_stored_and_searchable(store: &dyn Store) {
+    let ticket = open_with(store, "logs@example.com", "Crash log", "See the reply.").await;
+    let mut log = String::from("needle ");
+    for i in 0..60_000_u64 {
+        log.push_str(&format!("{:032x}\n", i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    }
+    assert!(log.len() > 1 << 20);
+    add_entry(store, ticket.id, EntryKind::Message, &log).await;
+    assert_eq!(ticket_ids(store, &search("needle")).await, vec![ticket.id]);
+    let mut r = store.reader().await.expect("reader");
+    let entries = r.entries(ticket.id).await.expect("entries");
+    assert_eq!(entries[1].body.as_str(), log);
+}
+
+/// Locking reads the ticket; updating writes every changeable field, times to the microsecond,
+/// setting and clearing optional ones.
+pub async fn lock_and_update_ticket_round_trip(store: &dyn Store) {
+    let opened = open_with(store, "update@example.com", "Update me", "Please.").await;
+    let (billing, invoices, alice) = store
+        .write(|tx| {
+            Box::pin(async move {
+                let now = helpline_core::now();
+                let billing = tx
+                    .insert_department(
+                        &NewDepartment {
+                            name: "Billing".into(),
+                        },
+                        now,
+                    )
+                    .await?;
+                let invoices = tx
+                    .insert_topic(
+                        &NewTopic {
+                            name: "Invoices".into(),
+                            department_id: billing.id,
+                            priority_id: None,
+                        },
+                        now,
+                    )
+                    .await?;
+                let alice = tx
+                    .insert_staff(
+                        &NewStaff {
+                            username: "alice".into(),
+                            name: "Alice".into(),
+                            email: email("alice@desk.example.com"),
+                            department_id: billing.id,
+                        },
+                        now,
+                    )
+                    .await?;
+                Ok((billing.id, invoices.id, alice.id))
+            })
+        })
+        .await
+        .expect("catalogue");
+
+    let now = helpline_core::now();
+    let changed = {
+        let number = opened.number.clone();
+        let original = opened.clone();
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let mut ticket = tx.lock_ticket(&number).await?.expect("ticket exists");
+                    assert_eq!(ticket, original);
+                    ticket.status_id = StatusId(3);
+                    ticket.priority_id = PriorityId(4);
+                    ticket.department_id = billing;
+                    ticket.topic_id = Some(invoices);
+                    ticket.assignee_id = Some(alice);
+                    ticket.is_answered = true;
+                    ticket.due_at = Some(now + Duration::days(3) + Duration::microseconds(1));
+                    ticket.updated_at = now;
+                    ticket.last_message_at = Some(now - Duration::microseconds(999_999));
+                    ticket.last_response_at = Some(now + Duration::microseconds(1));
+                    ticket.closed_at = Some(now + Duration::microseconds(2));
+                    ticket.reopened_at = Some(now - Duration::days(2) - Duration::microseconds(7));
+                    tx.update_ticket(&ticket).await?;
+                    // The transaction sees its own write.
+                    assert_eq!(tx.ticket(ticket.id).await?.as_ref(), Some(&ticket));
+                    Ok(ticket)
+                })
+            })
+            .await
+            .expect("update")
+    };
+    assert_eq!(changed.number, opened.number);
+    assert_eq!(changed.created_at, opened.created_at);
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(
+        r.ticket(opened.id).await.expect("read"),
+        Some(changed.clone())
+    );
+    assert_eq!(
+        r.ticket_by_number(&opened.number).await.expect("read"),
+        Some(changed.clone())
+    );
+    drop(r);
+
+    let cleared = change_ticket(store, &opened.number, |t| {
+        t.topic_id = None;
+        t.assignee_id = None;
+        t.is_answered = false;
+        t.due_at = None;
+        t.last_message_at = None;
+        t.last_response_at = None;
+        t.closed_at = None;
+        t.reopened_at = None;
+    })
+    .await;
+    assert_eq!(
+        store
+            .reader()
+            .await
+            .expect("reader")
+            .ticket(opened.id)
+            .await
+            .expect("read"),
+        Some(cleared)
+    );
+
+    let missing = store
+        .write(|tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .lock_ticket(&TicketNumber::parse("999999").expect("number"))
+                    .await?)
+            })
+        })
+        .await
+        .expect("lock");
+    assert!(missing.is_none());
+}
+
+/// A claimed and completed key returns its record to later claims, whatever their request;
+/// keys are per API key.
+pub async fn idempotency_claim_complete_then_replay(store: &dyn Store) {
+    let first_key = api_key_id(store).await;
+    let second_key = api_key_id(store).await;
+    let key = idempotency_key(first_key, "create-42", "hash-1");
+    let now = helpline_core::now();
+    let expired_before = now - Duration::hours(24);
+    let answer = response(201, r#"{"number":"123456"}"#);
+
+    assert_eq!(
+        claim(store, &key, expired_before, now, Some(answer.clone())).await,
+        None
+    );
+    let record = IdempotencyRecord {
+        request_hash: "hash-1".into(),
+        response: answer.clone(),
+    };
+    assert_eq!(
+        claim(store, &key, expired_before, helpline_core::now(), None).await,
+        Some(record.clone())
+    );
+    // Another request under the same key gets the first request's record (the caller compares).
+    let other_request = idempotency_key(first_key, "create-42", "hash-2");
+    assert_eq!(
+        claim(store, &other_request, expired_before, now, None).await,
+        Some(record)
+    );
+    // The same key string under another API key is another key.
+    let other_client = idempotency_key(second_key, "create-42", "hash-9");
+    assert_eq!(
+        claim(
+            store,
+            &other_client,
+            expired_before,
+            now,
+            Some(response(200, "{}"))
+        )
+        .await,
+        None
+    );
+    assert_eq!(
+        claim(store, &other_client, expired_before, now, None).await,
+        Some(IdempotencyRecord {
+            request_hash: "hash-9".into(),
+            response: response(200, "{}"),
+        })
+    );
+}
+
+/// A record created before `expired_before` is replaced by a fresh claim; one created exactly
+/// then is not.
+pub async fn idempotency_expired_claim_is_replaced(store: &dyn Store) {
+    let api_key = api_key_id(store).await;
+    let then = helpline_core::now() - Duration::days(2);
+    let now = helpline_core::now();
+    let old = idempotency_key(api_key, "k", "old-hash");
+    assert_eq!(
+        claim(
+            store,
+            &old,
+            then - Duration::days(1),
+            then,
+            Some(response(201, "old"))
+        )
+        .await,
+        None
+    );
+    // Not expired: created exactly at `expired_before`.
+    assert_eq!(
+        claim(store, &old, then, now, None).await,
+        Some(IdempotencyRecord {
+            request_hash: "old-hash".into(),
+            response: response(201, "old"),
+        })
+    );
+    // Expired: replaced by the new request, which gets to run.
+    let new = idempotency_key(api_key, "k", "new-hash");
+    assert_eq!(
+        claim(
+            store,
+            &new,
+            then + Duration::microseconds(1),
+            now,
+            Some(response(202, "new"))
+        )
+        .await,
+        None
+    );
+    assert_eq!(
+        claim(
+            store,
+            &old,
+            then + Duration::microseconds(1),
+            helpline_core::now(),
+            None
+        )
+        .await,
+        Some(IdempotencyRecord {
+            request_hash: "new-hash".into(),
+            response: response(202, "new"),
+        })
+    );
+}
+
+/// Purging deletes the records created before the cut-off, says how many, and frees their keys.
+pub async fn idempotency_purge_counts(store: &dyn Store) {
+    let api_key = api_key_id(store).await;
+    let now = helpline_core::now();
+    let old = now - Duration::days(3);
+    let far_past = now - Duration::days(30);
+    let created = [
+        ("a", old),
+        ("b", old + Duration::hours(1)),
+        ("c", far_past),
+        ("d", now),
+        ("e", now),
+    ];
+    for (name, at) in created {
+        let key = idempotency_key(api_key, name, name);
+        assert_eq!(
+            claim(store, &key, far_past, at, Some(response(201, name))).await,
+            None
+        );
+    }
+    let purge = |before: OffsetDateTime| {
+        store.write(move |tx| Box::pin(async move { Ok(tx.purge_idempotency_keys(before).await?) }))
+    };
+    // Strictly before: the records created exactly at `now` stay.
+    assert_eq!(purge(now - Duration::days(1)).await.expect("purge"), 3);
+    assert_eq!(purge(now - Duration::days(1)).await.expect("purge"), 0);
+    assert_eq!(purge(now).await.expect("purge"), 0);
+    // A purged key is free again; a kept one still answers.
+    let a = idempotency_key(api_key, "a", "a2");
+    assert_eq!(claim(store, &a, far_past, now, None).await, None);
+    let d = idempotency_key(api_key, "d", "d");
+    assert_eq!(
+        claim(store, &d, far_past, now, None).await,
+        Some(IdempotencyRecord {
+            request_hash: "d".into(),
+            response: response(201, "d"),
+        })
+    );
+}
+
+/// A claim whose unit of work fails is rolled back with it: the key stays free.
+pub async fn idempotency_rolled_back_claim_leaves_key_free(store: &dyn Store) {
+    let api_key = api_key_id(store).await;
+    let key = idempotency_key(api_key, "retry-me", "h");
+    let now = helpline_core::now();
+    let failed: Result<(), Error> = {
+        let key = key.clone();
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    assert!(
+                        tx.claim_idempotency_key(&key, now - Duration::days(1), now)
+                            .await?
+                            .is_none()
+                    );
+                    tx.complete_idempotency_key(&key, &response(201, "lost"))
+                        .await?;
+                    Err(Error::Conflict("the write failed".into()))
+                })
+            })
+            .await
+    };
+    assert!(matches!(failed, Err(Error::Conflict(_))));
+    assert_eq!(
+        claim(
+            store,
+            &key,
+            now - Duration::days(1),
+            now,
+            Some(response(200, "kept"))
+        )
+        .await,
+        None
+    );
+}
+
+/// Concurrent requests with one key: one runs, every other replays its answer.
+pub async fn concurrent_idempotent_requests_run_once(store: &dyn Store) {
+    let api_key = api_key_id(store).await;
+    let key =
+        IdempotencyKey::new(api_key, "same-request", "POST", "/api/tickets", b"{}").expect("key");
+    let outcomes = join_all((0..20).map(|_| {
+        let key = key.clone();
+        async move {
+            run_idempotent(
+                store,
+                Some(key),
+                |opened: &OpenedTicket| StoredResponse {
+                    status: 201,
+                    body: opened.ticket.number.to_string(),
+                },
+                open_ticket_work(
+                    &DeskSettings::default(),
+                    new_ticket("idem@example.com"),
+                    Actor::api_key(api_key),
+                ),
+            )
+            .await
+            .expect("idempotent request")
+        }
+    }))
+    .await;
+    let mut fresh = Vec::new();
+    let mut replayed = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Idempotent::Fresh(opened) => fresh.push(opened.ticket.number.to_string()),
+            Idempotent::Replayed(answer) => replayed.push(answer),
+        }
+    }
+    assert_eq!(fresh.len(), 1, "exactly one request ran");
+    assert_eq!(replayed.len(), 19);
+    assert!(
+        replayed
+            .iter()
+            .all(|answer| answer.status == 201 && answer.body == fresh[0])
+    );
+    let tickets = ticket_ids(
+        store,
+        &TicketQuery {
+            limit: 100,
+            ..TicketQuery::default()
+        },
+    )
+    .await;
+    assert_eq!(tickets.len(), 1, "one ticket was created");
 }

@@ -49,7 +49,20 @@ macro_rules! conformance_suite {
             open_ticket_service_writes_ticket_entry_and_events,
             open_ticket_with_bad_references_writes_nothing,
             sequential_ticket_numbers,
-            concurrent_ticket_creation_keeps_numbers_unique
+            concurrent_ticket_creation_keeps_numbers_unique,
+            status_by_id,
+            tickets_filter_alone_and_combined,
+            tickets_state_open_closed_archived,
+            tickets_page_without_skips_or_repeats,
+            tickets_full_text_search,
+            tickets_full_text_hostile_input_is_plain_text,
+            very_large_entries_are_stored_and_searchable,
+            lock_and_update_ticket_round_trip,
+            idempotency_claim_complete_then_replay,
+            idempotency_expired_claim_is_replaced,
+            idempotency_purge_counts,
+            idempotency_rolled_back_claim_leaves_key_free,
+            concurrent_idempotent_requests_run_once
         );
     };
     (@cases $factory:path, $($case:ident),* $(,)?) => {$(

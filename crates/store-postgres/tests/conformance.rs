@@ -71,3 +71,66 @@ async fn overlapping_transactions_stay_race_free() {
     postgres.close().await;
     database.drop_database().await;
 }
+
+/// Eight transactions claim one idempotency key at the same moment (held at a barrier inside
+/// their units of work, on eight connections). The claims must wait for each other on the
+/// primary key rather than fail with a unique violation: one is granted and stores its answer,
+/// every other gets that answer once the first commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_idempotency_claims_wait_for_each_other() {
+    use helpline_core::service::idempotency::{IdempotencyKey, StoredResponse};
+    let Some(database) = ScratchDatabase::from_env().await else {
+        return;
+    };
+    let postgres = PostgresStore::open(database.url()).await.expect("open");
+    let store: &dyn Store = &postgres;
+    for round in 0..3 {
+        let barrier = Arc::new(tokio::sync::Barrier::new(8));
+        let key = IdempotencyKey {
+            api_key_id: helpline_core::ids::ApiKeyId(1),
+            key: format!("round-{round}"),
+            request_hash: "hash".into(),
+        };
+        let results = futures::future::join_all((0..8).map(|i| {
+            let barrier = Arc::clone(&barrier);
+            let key = key.clone();
+            store.write(move |tx| {
+                Box::pin(async move {
+                    barrier.wait().await;
+                    let now = helpline_core::now();
+                    let existing = tx
+                        .claim_idempotency_key(&key, now - time::Duration::days(1), now)
+                        .await?;
+                    if existing.is_none() {
+                        // Hold the claim a moment so the others are surely waiting on it.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        tx.complete_idempotency_key(
+                            &key,
+                            &StoredResponse {
+                                status: 201,
+                                body: format!("winner {i}"),
+                            },
+                        )
+                        .await?;
+                    }
+                    Ok((i, existing))
+                })
+            })
+        }))
+        .await;
+        let results: Vec<_> = results
+            .into_iter()
+            .map(|r| r.expect("no claim fails"))
+            .collect();
+        let winners: Vec<_> = results.iter().filter(|r| r.1.is_none()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: one claim is granted");
+        let answer = format!("winner {}", winners[0].0);
+        for (_, existing) in results.iter().filter(|r| r.1.is_some()) {
+            let record = existing.as_ref().expect("filtered");
+            assert_eq!(record.response.status, 201);
+            assert_eq!(record.response.body, answer, "round {round}");
+        }
+    }
+    postgres.close().await;
+    database.drop_database().await;
+}

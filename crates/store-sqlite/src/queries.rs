@@ -18,12 +18,13 @@ use helpline_core::ids::{
     ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, FileId, PriorityId, StaffId, StatusId,
     TicketId, TopicId, UserId,
 };
-use helpline_core::store::{Reader, TicketDraft, Writer};
+use helpline_core::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
+use helpline_core::store::{Reader, TicketDraft, TicketQuery, Writer};
 use helpline_core::thread::{Author, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::{CustomerContact, User};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Row, query};
+use sqlx::{QueryBuilder, Row, Sqlite, query};
 use std::collections::BTreeMap;
 use std::ops::DerefMut;
 use time::OffsetDateTime;
@@ -327,6 +328,46 @@ fn required<T>(what: &str, value: Option<T>) -> Result<T, StoreError> {
     value.ok_or_else(|| StoreError::Corrupt(format!("no {what} is configured")))
 }
 
+/// The stored states a listing's `state` filter admits: closed includes archived.
+fn states_matching(state: StatusState) -> &'static [StatusState] {
+    match state {
+        StatusState::Open => &[StatusState::Open],
+        StatusState::Closed => &[StatusState::Closed, StatusState::Archived],
+        StatusState::Archived => &[StatusState::Archived],
+    }
+}
+
+/// Search text as an FTS5 query meaning "every one of these words". Each whitespace-separated
+/// word becomes an FTS5 string (`"` doubled inside), so nothing a user types is FTS5 syntax:
+/// `OR`, `NOT`, `NEAR(…)`, `*`, `-`, `^` and `column:` are just text, and punctuation inside a
+/// word only separates tokens, as the tokenizer does for indexed text. Strings side by side are
+/// ANDed. `None` when there is no word, meaning no text filter.
+///
+/// Control characters separate words too: the tokenizer never indexes them, and FTS5 reads
+/// its query as a C string, so a NUL inside a quoted word would end the query mid-string
+/// ("unterminated string").
+fn fts5_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|word| !word.is_empty())
+        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// An idempotency record read back.
+fn idempotency_row(row: &SqliteRow) -> Result<IdempotencyRecord, StoreError> {
+    let status: i64 = row.try_get("status").map_err(db)?;
+    Ok(IdempotencyRecord {
+        request_hash: row.try_get("request_hash").map_err(db)?,
+        response: StoredResponse {
+            status: u16::try_from(status)
+                .map_err(|_| StoreError::Corrupt(format!("stored HTTP status {status}")))?,
+            body: row.try_get("body").map_err(db)?,
+        },
+    })
+}
+
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
     async fn ticket_by_number(
@@ -348,6 +389,55 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
             .await
             .map_err(db)?;
         map_optional(row, ticket_row)
+    }
+
+    async fn tickets(&mut self, query: &TicketQuery) -> Result<Vec<Ticket>, StoreError> {
+        // Every value goes in as a bind parameter; only fixed SQL fragments are pushed.
+        let mut sql = QueryBuilder::<Sqlite>::new(concat!(ticket_select!(), "where true"));
+        if let Some(status) = query.status {
+            sql.push(" and status_id = ").push_bind(status.0);
+        }
+        if let Some(state) = query.state {
+            sql.push(" and status_id in (select status_id from ticket_status where state in (");
+            let mut states = sql.separated(", ");
+            for state in states_matching(state) {
+                states.push_bind(state.as_str());
+            }
+            sql.push("))");
+        }
+        if let Some(customer) = query.customer {
+            sql.push(" and user_id = ").push_bind(customer.0);
+        }
+        if let Some(department) = query.department {
+            sql.push(" and department_id = ").push_bind(department.0);
+        }
+        if let Some(assignee) = query.assignee {
+            sql.push(" and assignee_id = ").push_bind(assignee.0);
+        }
+        if let Some(topic) = query.topic {
+            sql.push(" and topic_id = ").push_bind(topic.0);
+        }
+        if let Some(since) = query.updated_since {
+            sql.push(" and updated_at >= ").push_bind(micros(since));
+        }
+        if let Some(text) = query.text.as_deref().and_then(fts5_query) {
+            // A ticket matches when one of its entries holds every word (its first entry's
+            // title is the subject).
+            sql.push(
+                " and ticket_id in (select e.ticket_id from thread_entry_fts \
+                 join thread_entry e on e.entry_id = thread_entry_fts.rowid \
+                 where thread_entry_fts match ",
+            )
+            .push_bind(text)
+            .push(")");
+        }
+        if let Some(before) = query.before {
+            sql.push(" and ticket_id < ").push_bind(before.0);
+        }
+        sql.push(" order by ticket_id desc limit ")
+            .push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(self.conn()).await.map_err(db)?;
+        map_rows(&rows, ticket_row)
     }
 
     async fn entries(&mut self, ticket: TicketId) -> Result<Vec<ThreadEntry>, StoreError> {
@@ -575,6 +665,15 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
         map_optional(row, department_row)
     }
 
+    async fn status(&mut self, id: StatusId) -> Result<Option<TicketStatus>, StoreError> {
+        let row = query(concat!(status_select!(), "where status_id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, status_row)
+    }
+
     async fn staff_member(&mut self, id: StaffId) -> Result<Option<Staff>, StoreError> {
         let row = query(concat!(staff_select!(), "where staff_id = $1"))
             .bind(id.0)
@@ -667,6 +766,145 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Writer for Conn<C> {
             },
             true,
         ))
+    }
+
+    async fn lock_ticket(&mut self, number: &TicketNumber) -> Result<Option<Ticket>, StoreError> {
+        // No row lock needed: this transaction holds SQLite's only write lock (BEGIN IMMEDIATE),
+        // so no other writer can change the ticket before it ends.
+        self.ticket_by_number(number).await
+    }
+
+    async fn update_ticket(&mut self, ticket: &Ticket) -> Result<(), StoreError> {
+        let updated = query(
+            "update ticket set status_id = $2, priority_id = $3, department_id = $4, \
+             topic_id = $5, assignee_id = $6, is_answered = $7, due_at = $8, updated_at = $9, \
+             last_message_at = $10, last_response_at = $11, closed_at = $12, reopened_at = $13 \
+             where ticket_id = $1",
+        )
+        .bind(ticket.id.0)
+        .bind(ticket.status_id.0)
+        .bind(ticket.priority_id.0)
+        .bind(ticket.department_id.0)
+        .bind(ticket.topic_id.map(|id| id.0))
+        .bind(ticket.assignee_id.map(|id| id.0))
+        .bind(ticket.is_answered)
+        .bind(ticket.due_at.map(micros))
+        .bind(micros(ticket.updated_at))
+        .bind(ticket.last_message_at.map(micros))
+        .bind(ticket.last_response_at.map(micros))
+        .bind(ticket.closed_at.map(micros))
+        .bind(ticket.reopened_at.map(micros))
+        .execute(self.conn())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        // Callers update a ticket they just read in this transaction; losing the write
+        // silently would hide a bug.
+        if updated == 0 {
+            return Err(StoreError::Other(
+                format!("ticket {} cannot be updated: it does not exist", ticket.id).into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn claim_idempotency_key(
+        &mut self,
+        key: &IdempotencyKey,
+        expired_before: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        // This transaction holds SQLite's only write lock, so no other claim, completion or
+        // purge runs between these statements: a concurrent repeat waits for the whole unit of
+        // work, then finds its committed answer.
+        let inserted = query(
+            "insert into idempotency_key (api_key_id, key, request_hash, status, body, \
+             created_at) values ($1, $2, $3, 0, '', $4) \
+             on conflict (api_key_id, key) do nothing",
+        )
+        .bind(key.api_key_id.0)
+        .bind(&key.key)
+        .bind(&key.request_hash)
+        .bind(micros(now))
+        .execute(self.conn())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        // A record past retention may linger until the next purge; it no longer counts.
+        let replaced = query(
+            "update idempotency_key set request_hash = $3, status = 0, body = '', \
+             created_at = $4 where api_key_id = $1 and key = $2 and created_at < $5",
+        )
+        .bind(key.api_key_id.0)
+        .bind(&key.key)
+        .bind(&key.request_hash)
+        .bind(micros(now))
+        .bind(micros(expired_before))
+        .execute(self.conn())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if replaced == 1 {
+            return Ok(None);
+        }
+        let row = query(
+            "select request_hash, status, body from idempotency_key \
+             where api_key_id = $1 and key = $2",
+        )
+        .bind(key.api_key_id.0)
+        .bind(&key.key)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        match row {
+            Some(row) => idempotency_row(&row).map(Some),
+            None => Err(StoreError::Other(
+                format!(
+                    "idempotency key '{}' was neither inserted nor found",
+                    key.key
+                )
+                .into(),
+            )),
+        }
+    }
+
+    async fn complete_idempotency_key(
+        &mut self,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let updated = query(
+            "update idempotency_key set status = $3, body = $4 \
+             where api_key_id = $1 and key = $2",
+        )
+        .bind(key.api_key_id.0)
+        .bind(&key.key)
+        .bind(i64::from(response.status))
+        .bind(&response.body)
+        .execute(self.conn())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        // Completing a key this transaction did not claim is a caller bug; the answer would
+        // otherwise be lost without a trace.
+        if updated == 0 {
+            return Err(StoreError::Other(
+                format!("idempotency key '{}' was not claimed", key.key).into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn purge_idempotency_keys(&mut self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(query("delete from idempotency_key where created_at < $1")
+            .bind(micros(before))
+            .execute(self.conn())
+            .await
+            .map_err(db)?
+            .rows_affected())
     }
 
     async fn insert_ticket(&mut self, draft: &TicketDraft) -> Result<Option<Ticket>, StoreError> {
@@ -1023,5 +1261,26 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Writer for Conn<C> {
             active: true,
             created_at: now,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts5_query;
+
+    #[test]
+    fn search_words_become_quoted_fts5_strings() {
+        assert_eq!(fts5_query("  "), None);
+        assert_eq!(fts5_query("\0\t\n"), None);
+        assert_eq!(
+            fts5_query(" printer  On\tfire "),
+            Some(r#""printer" "On" "fire""#.into())
+        );
+        assert_eq!(fts5_query(r#"say "hi""#), Some(r#""say" """hi""""#.into()));
+        assert_eq!(
+            fts5_query("NEAR(a b) -x *"),
+            Some(r#""NEAR(a" "b)" "-x" "*""#.into())
+        );
+        assert_eq!(fts5_query("a\0b"), Some(r#""a" "b""#.into()));
     }
 }

@@ -6,7 +6,7 @@
 //! status lines carry reason phrases, and anything else under `/api/` is `400 URL not supported`.
 //! See `docs/osticket-compatibility.md` for every behaviour and every deliberate difference.
 
-mod dataurl;
+pub(crate) mod dataurl;
 mod json;
 pub mod payload;
 mod xml;

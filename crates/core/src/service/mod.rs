@@ -3,10 +3,20 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod idempotency;
 pub mod keys;
+pub mod listing;
+pub mod posting;
 pub mod tickets;
+pub mod updates;
+pub mod users;
 
 use crate::number::NumberFormat;
+use crate::store::{TxFuture, Writer};
+
+/// A unit of work a service prepares and a caller runs with [`crate::store::Store::write`]
+/// (directly, or wrapped, e.g. by [`idempotency::run_idempotent`]).
+pub type Work<T> = Box<dyn for<'t> FnOnce(&'t mut dyn Writer) -> TxFuture<'t, T> + Send>;
 
 /// The desk-wide settings the services need (from the configuration file; never global).
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,6 @@
 //! Opening tickets.
 
-use super::{DeskSettings, event_data};
+use super::{DeskSettings, Work, event_data};
 use crate::error::{Error, FieldError};
 use crate::event::{Actor, EventKind, NewEvent};
 use crate::number::NumberFormat;
@@ -32,150 +32,155 @@ pub async fn open_ticket(
     new: NewTicket,
     actor: Actor,
 ) -> Result<OpenedTicket, Error> {
+    store.write(open_ticket_work(settings, new, actor)).await
+}
+
+/// [`open_ticket`] as a unit of work, for callers that wrap it (idempotency keys).
+pub fn open_ticket_work(
+    settings: &DeskSettings,
+    new: NewTicket,
+    actor: Actor,
+) -> Work<OpenedTicket> {
     let number_format = settings.number_format.clone();
-    store
-        .write(move |tx| {
-            Box::pin(async move {
-                let now = crate::now();
-                let mut problems = Vec::new();
-                let topic = match new.topic_id {
-                    Some(id) => match tx.topic(id).await? {
-                        Some(topic) if topic.active => Some(topic),
-                        Some(_) => {
-                            problems.push(FieldError::new(
-                                "topic_id",
-                                format!("help topic {id} is not active"),
-                            ));
-                            None
-                        }
-                        None => {
-                            problems.push(FieldError::new(
-                                "topic_id",
-                                format!("no help topic has id {id}"),
-                            ));
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                let requested_priority = match new.priority_id {
-                    Some(id) => match tx.priority(id).await? {
-                        Some(priority) => Some(priority.id),
-                        None => {
-                            problems.push(FieldError::new(
-                                "priority_id",
-                                format!("no priority has id {id}"),
-                            ));
-                            None
-                        }
-                    },
-                    None => None,
-                };
-                if !problems.is_empty() {
-                    return Err(Error::Validation(problems));
-                }
-                let priority_id =
-                    match requested_priority.or(topic.as_ref().and_then(|t| t.priority_id)) {
-                        Some(id) => id,
-                        None => tx.default_priority().await?.id,
-                    };
-                let department_id = match &topic {
-                    Some(topic) => topic.department_id,
-                    None => tx.default_department().await?.id,
-                };
-                let status = tx.default_status().await?;
-
-                let (user, user_created) = tx.find_or_create_user(&new.contact, now).await?;
-                if user_created {
-                    tx.insert_event(
-                        &NewEvent {
-                            ticket_id: None,
-                            kind: EventKind::UserCreated,
-                            actor,
-                            data: event_data(
-                                json!({"user_id": user.id, "email": new.contact.email}),
-                            ),
-                        },
-                        now,
-                    )
-                    .await?;
-                }
-
-                let mut draft = TicketDraft {
-                    number: first_number(&number_format, tx).await?,
-                    subject: new.subject.clone(),
-                    user_id: user.id,
-                    department_id,
-                    topic_id: topic.as_ref().map(|t| t.id),
-                    status_id: status.id,
-                    priority_id,
-                    source: new.source,
-                    ip: new.ip,
-                    created_at: now,
-                };
-                let mut attempts = 1;
-                let ticket = loop {
-                    if let Some(ticket) = tx.insert_ticket(&draft).await? {
-                        break ticket;
+    Box::new(move |tx| {
+        Box::pin(async move {
+            let now = crate::now();
+            let mut problems = Vec::new();
+            let topic = match new.topic_id {
+                Some(id) => match tx.topic(id).await? {
+                    Some(topic) if topic.active => Some(topic),
+                    Some(_) => {
+                        problems.push(FieldError::new(
+                            "topic_id",
+                            format!("help topic {id} is not active"),
+                        ));
+                        None
                     }
-                    match &number_format {
-                        NumberFormat::Random(pattern) if attempts < RANDOM_NUMBER_ATTEMPTS => {
-                            attempts += 1;
-                            draft.number = pattern.random();
-                        }
-                        _ => {
-                            return Err(Error::Conflict(format!(
-                                "could not find a free ticket number for the format '{:?}'; \
-                                 widen ticket_number_format",
-                                number_format.pattern()
-                            )));
-                        }
+                    None => {
+                        problems.push(FieldError::new(
+                            "topic_id",
+                            format!("no help topic has id {id}"),
+                        ));
+                        None
                     }
+                },
+                None => None,
+            };
+            let requested_priority = match new.priority_id {
+                Some(id) => match tx.priority(id).await? {
+                    Some(priority) => Some(priority.id),
+                    None => {
+                        problems.push(FieldError::new(
+                            "priority_id",
+                            format!("no priority has id {id}"),
+                        ));
+                        None
+                    }
+                },
+                None => None,
+            };
+            if !problems.is_empty() {
+                return Err(Error::Validation(problems));
+            }
+            let priority_id =
+                match requested_priority.or(topic.as_ref().and_then(|t| t.priority_id)) {
+                    Some(id) => id,
+                    None => tx.default_priority().await?.id,
                 };
+            let department_id = match &topic {
+                Some(topic) => topic.department_id,
+                None => tx.default_department().await?.id,
+            };
+            let status = tx.default_status().await?;
 
-                let first_entry = tx
-                    .insert_entry(
-                        ticket.id,
-                        &NewEntry {
-                            kind: EntryKind::Message,
-                            author: Author::User(user.id),
-                            display_name: user.name.clone(),
-                            title: Some(new.subject.as_str().to_owned()),
-                            body: new.message,
-                            source: new.source,
-                            ip: new.ip,
-                            api_key_id: actor.api_key_id,
-                            mail: MailIds::default(),
-                            attachments: new.attachments,
-                        },
-                        now,
-                    )
-                    .await?;
+            let (user, user_created) = tx.find_or_create_user(&new.contact, now).await?;
+            if user_created {
                 tx.insert_event(
                     &NewEvent {
-                        ticket_id: Some(ticket.id),
-                        kind: EventKind::TicketCreated,
-                        actor: Actor {
-                            user_id: Some(user.id),
-                            ..actor
-                        },
-                        data: event_data(json!({
-                            "number": ticket.number,
-                            "source": ticket.source,
-                            "entry_id": first_entry.id,
-                            "notify": new.notify,
-                        })),
+                        ticket_id: None,
+                        kind: EventKind::UserCreated,
+                        actor,
+                        data: event_data(json!({"user_id": user.id, "email": new.contact.email})),
                     },
                     now,
                 )
                 .await?;
-                Ok(OpenedTicket {
-                    ticket,
-                    first_entry,
-                })
+            }
+
+            let mut draft = TicketDraft {
+                number: first_number(&number_format, tx).await?,
+                subject: new.subject.clone(),
+                user_id: user.id,
+                department_id,
+                topic_id: topic.as_ref().map(|t| t.id),
+                status_id: status.id,
+                priority_id,
+                source: new.source,
+                ip: new.ip,
+                created_at: now,
+            };
+            let mut attempts = 1;
+            let ticket = loop {
+                if let Some(ticket) = tx.insert_ticket(&draft).await? {
+                    break ticket;
+                }
+                match &number_format {
+                    NumberFormat::Random(pattern) if attempts < RANDOM_NUMBER_ATTEMPTS => {
+                        attempts += 1;
+                        draft.number = pattern.random();
+                    }
+                    _ => {
+                        return Err(Error::Conflict(format!(
+                            "could not find a free ticket number for the format '{:?}'; \
+                                 widen ticket_number_format",
+                            number_format.pattern()
+                        )));
+                    }
+                }
+            };
+
+            let first_entry = tx
+                .insert_entry(
+                    ticket.id,
+                    &NewEntry {
+                        kind: EntryKind::Message,
+                        author: Author::User(user.id),
+                        display_name: user.name.clone(),
+                        title: Some(new.subject.as_str().to_owned()),
+                        body: new.message,
+                        source: new.source,
+                        ip: new.ip,
+                        api_key_id: actor.api_key_id,
+                        mail: MailIds::default(),
+                        attachments: new.attachments,
+                    },
+                    now,
+                )
+                .await?;
+            tx.insert_event(
+                &NewEvent {
+                    ticket_id: Some(ticket.id),
+                    kind: EventKind::TicketCreated,
+                    actor: Actor {
+                        user_id: Some(user.id),
+                        ..actor
+                    },
+                    data: event_data(json!({
+                        "number": ticket.number,
+                        "source": ticket.source,
+                        "entry_id": first_entry.id,
+                        "notify": new.notify,
+                    })),
+                },
+                now,
+            )
+            .await?;
+            Ok(OpenedTicket {
+                ticket,
+                first_entry,
             })
         })
-        .await
+    })
 }
 
 async fn first_number(

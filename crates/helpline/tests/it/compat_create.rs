@@ -96,8 +96,12 @@ async fn request_shaped_like_osticket_api_ticket_create_php(backend: Backend) {
         )
         .await;
     assert_eq!(response.status, 201, "{}", response.text());
-    let number: u64 = response.text().parse().expect("the body casts to a number");
-    let ticket = ticket(&app, &number.to_string()).await;
+    let number = response.text();
+    assert!(
+        number.parse::<u64>().is_ok(),
+        "the body casts to a number: {number:?}"
+    );
+    let ticket = ticket(&app, &number).await;
     assert_eq!(ticket.ip, Some("123.211.233.122".parse().expect("ip")));
     app.finish().await;
 }

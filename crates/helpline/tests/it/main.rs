@@ -7,4 +7,8 @@ mod compat_auth;
 mod compat_create;
 mod compat_errors;
 mod serve;
+mod spec;
 mod support;
+mod v1_access;
+mod v1_posting;
+mod v1_tickets;

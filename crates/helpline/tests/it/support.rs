@@ -10,7 +10,7 @@ use helpline_store_postgres::testing::ScratchDatabase;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 /// Which store a test runs on.
@@ -101,13 +101,9 @@ impl TestApp {
         let mut api = ApiSettings::default();
         let mut desk = DeskSettings::default();
         adjust(&mut api, &mut desk);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = helpline_api::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
         let address = listener.local_addr().expect("address");
-        let state = AppState {
-            store: Arc::clone(&store),
-            desk: Arc::new(desk),
-            api: Arc::new(api),
-        };
+        let state = AppState::new(Arc::clone(&store), desk, api);
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             helpline_api::serve(listener, state, async {
@@ -181,6 +177,72 @@ impl TestApp {
     }
 }
 
+/// A v1 answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub json: serde_json::Value,
+    pub raw: RawResponse,
+}
+
+impl TestApp {
+    /// Sends a v1 request with `key` as a Bearer token and checks the answer against the OpenAPI
+    /// document.
+    pub async fn v1(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> Reply {
+        let bearer = format!("Bearer {key}");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.v1_raw(
+            method,
+            path,
+            &[
+                ("Authorization", &bearer),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    /// Sends a v1 request exactly as given and checks the answer against the OpenAPI document.
+    pub async fn v1_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let raw = self.request(method, path, headers, body).await;
+        crate::spec::check(
+            method,
+            path,
+            raw.status,
+            raw.header("content-type"),
+            &raw.body,
+        );
+        let json = if raw.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&raw.body).unwrap_or(serde_json::Value::Null)
+        };
+        Reply {
+            status: raw.status,
+            json,
+            raw,
+        }
+    }
+
+    /// A key with `scopes` from 127.0.0.1.
+    pub async fn key_with(&self, scopes: &[Scope]) -> String {
+        self.create_key(scopes, &["127.0.0.1"]).await
+    }
+}
+
 /// Opens the store behind a URL (as the binary does).
 pub async fn open_store(url: &str) -> Arc<dyn Store> {
     if url.starts_with("sqlite:") {
@@ -245,7 +307,12 @@ pub async fn raw_request(
     // A server may answer (e.g. 401, 413) before reading the body and close; that is fine.
     let _ = stream.write_all(body).await;
     let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw).await;
+    if let Err(error) = stream.read_to_end(&mut raw).await {
+        eprintln!(
+            "reading the answer from {address} failed after {} bytes: {error}",
+            raw.len()
+        );
+    }
     parse_response(&raw)
 }
 

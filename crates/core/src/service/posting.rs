@@ -1,0 +1,420 @@
+//! Posting into an existing ticket: customer messages (the client reply API), staff replies and
+//! internal notes. Each is one unit of work; the ticket row is locked first so concurrent posts
+//! on one ticket apply one after another and its counters stay exact.
+
+use super::{Work, event_data};
+use crate::attachment::NewAttachment;
+use crate::body::MessageBody;
+use crate::catalog::{Staff, StatusState, TicketStatus};
+use crate::email::EmailAddress;
+use crate::error::Error;
+use crate::event::{Actor, EventKind, NewEvent};
+use crate::ids::{StaffId, StatusId, UserId};
+use crate::store::Writer;
+use crate::thread::{Author, EntryKind, MailIds, NewEntry, ThreadEntry};
+use crate::ticket::{Source, Ticket, TicketNumber};
+use serde_json::json;
+use std::net::IpAddr;
+use time::OffsetDateTime;
+
+/// Who a customer message claims to come from.
+#[derive(Debug, Clone)]
+pub enum CustomerRef {
+    /// One of the customer's addresses.
+    Email(EmailAddress),
+    /// The customer's id.
+    Id(UserId),
+}
+
+/// Who a staff reply or note comes from: a username, an address or an id.
+#[derive(Debug, Clone)]
+pub enum StaffRef {
+    /// Login name (case-insensitive).
+    Username(String),
+    /// Address (case-insensitive).
+    Email(EmailAddress),
+    /// Row id.
+    Id(StaffId),
+}
+
+/// A status named by id or (case-insensitive) name.
+#[derive(Debug, Clone)]
+pub enum StatusRef {
+    /// Row id.
+    Id(StatusId),
+    /// Name, e.g. `Resolved`.
+    Name(String),
+}
+
+/// A checked customer message.
+#[derive(Debug, Clone)]
+pub struct CustomerMessage {
+    /// The poster; must be the owner or a collaborator.
+    pub poster: CustomerRef,
+    /// The body.
+    pub body: MessageBody,
+    /// Files.
+    pub attachments: Vec<NewAttachment>,
+    /// The customer's address.
+    pub ip: Option<IpAddr>,
+    /// Channel.
+    pub source: Source,
+}
+
+/// A checked staff reply.
+#[derive(Debug, Clone)]
+pub struct StaffReply {
+    /// The staff member replying.
+    pub staff: StaffRef,
+    /// The body.
+    pub body: MessageBody,
+    /// Files.
+    pub attachments: Vec<NewAttachment>,
+    /// A status to set in the same transaction.
+    pub status: Option<StatusRef>,
+}
+
+/// Who an internal note is from.
+#[derive(Debug, Clone)]
+pub enum NoteAuthor {
+    /// A staff member.
+    Staff(StaffRef),
+    /// A free-form name (an integration, "Monitoring").
+    Named(String),
+}
+
+/// A checked internal note.
+#[derive(Debug, Clone)]
+pub struct InternalNote {
+    /// Its author.
+    pub author: NoteAuthor,
+    /// Optional title.
+    pub title: Option<String>,
+    /// The body.
+    pub body: MessageBody,
+}
+
+/// The ticket after a post, and the new entry.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// The ticket as it is now.
+    pub ticket: Ticket,
+    /// The entry posted.
+    pub entry: ThreadEntry,
+}
+
+/// Loads and locks a ticket for change, or fails with not-found.
+pub(crate) async fn locked_ticket(
+    tx: &mut dyn Writer,
+    number: &TicketNumber,
+) -> Result<Ticket, Error> {
+    tx.lock_ticket(number)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("ticket {number}")))
+}
+
+/// The client reply: a customer's message on an existing ticket.
+///
+/// Only the owner or a collaborator may post (anyone else: `Forbidden`, nothing stored). The
+/// message clears the answered flag and sets the last-message time; a closed ticket whose status
+/// allows it is reopened (`Conflict` when it does not).
+pub fn post_customer_message(
+    number: TicketNumber,
+    message: CustomerMessage,
+    actor: Actor,
+) -> Work<Posted> {
+    Box::new(move |tx| {
+        Box::pin(async move {
+            let mut ticket = locked_ticket(tx, &number).await?;
+            // Read the clock only once the ticket is locked, so entries posted one after
+            // another on a ticket also carry increasing times.
+            let now = crate::now();
+            let poster = match &message.poster {
+                CustomerRef::Email(email) => tx.user_by_email(email).await?,
+                CustomerRef::Id(id) => tx.user(*id).await?,
+            };
+            let collaborators = tx.collaborators(ticket.id).await?;
+            let poster = poster.filter(|user| {
+                user.id == ticket.user_id || collaborators.iter().any(|c| c.user_id == user.id)
+            });
+            let Some(poster) = poster else {
+                return Err(Error::Forbidden(format!(
+                    "only the owner of ticket {number} or one of its collaborators may post \
+                     messages on it"
+                )));
+            };
+            let status = current_status(tx, &ticket).await?;
+            if status.state != StatusState::Open {
+                if !status.allow_reopen {
+                    return Err(Error::Conflict(format!(
+                        "ticket {number} is {} and cannot be reopened",
+                        status.name.to_lowercase()
+                    )));
+                }
+                let open = tx.default_status().await?;
+                change_status(tx, &mut ticket, &status, &open, now, actor).await?;
+            }
+            let entry = tx
+                .insert_entry(
+                    ticket.id,
+                    &NewEntry {
+                        kind: EntryKind::Message,
+                        author: Author::User(poster.id),
+                        display_name: poster.name.clone(),
+                        title: None,
+                        body: message.body,
+                        source: message.source,
+                        ip: message.ip,
+                        api_key_id: actor.api_key_id,
+                        mail: MailIds::default(),
+                        attachments: message.attachments,
+                    },
+                    now,
+                )
+                .await?;
+            ticket.last_message_at = Some(now);
+            ticket.is_answered = false;
+            ticket.updated_at = now;
+            tx.update_ticket(&ticket).await?;
+            record(
+                tx,
+                &ticket,
+                EventKind::MessagePosted,
+                Actor {
+                    user_id: Some(poster.id),
+                    ..actor
+                },
+                json!({"entry_id": entry.id, "collaborator": poster.id != ticket.user_id}),
+                now,
+            )
+            .await?;
+            Ok(Posted { ticket, entry })
+        })
+    })
+}
+
+/// A staff reply: visible to the customer, sets the last-response time and the answered flag,
+/// and may change the status in the same transaction.
+pub fn post_staff_reply(number: TicketNumber, reply: StaffReply, actor: Actor) -> Work<Posted> {
+    Box::new(move |tx| {
+        Box::pin(async move {
+            let mut ticket = locked_ticket(tx, &number).await?;
+            // Read the clock only once the ticket is locked, so entries posted one after
+            // another on a ticket also carry increasing times.
+            let now = crate::now();
+            let staff = find_staff(tx, &reply.staff, "staff").await?;
+            let new_status = match &reply.status {
+                Some(reference) => Some(find_status(tx, reference, "status").await?),
+                None => None,
+            };
+            let entry = tx
+                .insert_entry(
+                    ticket.id,
+                    &NewEntry {
+                        kind: EntryKind::Response,
+                        author: Author::Staff(staff.id),
+                        display_name: staff.name.clone(),
+                        title: None,
+                        body: reply.body,
+                        source: Source::Api,
+                        ip: None,
+                        api_key_id: actor.api_key_id,
+                        mail: MailIds::default(),
+                        attachments: reply.attachments,
+                    },
+                    now,
+                )
+                .await?;
+            let staff_actor = Actor {
+                staff_id: Some(staff.id),
+                ..actor
+            };
+            if let Some(new_status) = new_status {
+                let old = current_status(tx, &ticket).await?;
+                change_status(tx, &mut ticket, &old, &new_status, now, staff_actor).await?;
+            }
+            ticket.last_response_at = Some(now);
+            ticket.is_answered = true;
+            ticket.updated_at = now;
+            tx.update_ticket(&ticket).await?;
+            record(
+                tx,
+                &ticket,
+                EventKind::ResponsePosted,
+                staff_actor,
+                json!({"entry_id": entry.id}),
+                now,
+            )
+            .await?;
+            Ok(Posted { ticket, entry })
+        })
+    })
+}
+
+/// An internal note, never shown to customers.
+pub fn post_internal_note(number: TicketNumber, note: InternalNote, actor: Actor) -> Work<Posted> {
+    Box::new(move |tx| {
+        Box::pin(async move {
+            let mut ticket = locked_ticket(tx, &number).await?;
+            // Read the clock only once the ticket is locked, so entries posted one after
+            // another on a ticket also carry increasing times.
+            let now = crate::now();
+            let (author, display_name, note_actor) = match &note.author {
+                NoteAuthor::Staff(reference) => {
+                    let staff = find_staff(tx, reference, "staff").await?;
+                    let note_actor = Actor {
+                        staff_id: Some(staff.id),
+                        ..actor
+                    };
+                    (Author::Staff(staff.id), staff.name, note_actor)
+                }
+                NoteAuthor::Named(name) => (Author::System, name.clone(), actor),
+            };
+            let entry = tx
+                .insert_entry(
+                    ticket.id,
+                    &NewEntry {
+                        kind: EntryKind::Note,
+                        author,
+                        display_name,
+                        title: note.title,
+                        body: note.body,
+                        source: Source::Api,
+                        ip: None,
+                        api_key_id: actor.api_key_id,
+                        mail: MailIds::default(),
+                        attachments: Vec::new(),
+                    },
+                    now,
+                )
+                .await?;
+            ticket.updated_at = now;
+            tx.update_ticket(&ticket).await?;
+            record(
+                tx,
+                &ticket,
+                EventKind::NotePosted,
+                note_actor,
+                json!({"entry_id": entry.id}),
+                now,
+            )
+            .await?;
+            Ok(Posted { ticket, entry })
+        })
+    })
+}
+
+/// The ticket's current status row.
+pub(crate) async fn current_status(
+    tx: &mut dyn Writer,
+    ticket: &Ticket,
+) -> Result<TicketStatus, Error> {
+    tx.status(ticket.status_id).await?.ok_or_else(|| {
+        Error::Store(crate::StoreError::Corrupt(format!(
+            "ticket {} has unknown status {}",
+            ticket.number, ticket.status_id
+        )))
+    })
+}
+
+/// Moves a ticket from `old` to `new` status, keeping closed/reopened times and recording
+/// `status_changed` plus `closed` or `reopened` as the state changes.
+pub(crate) async fn change_status(
+    tx: &mut dyn Writer,
+    ticket: &mut Ticket,
+    old: &TicketStatus,
+    new: &TicketStatus,
+    now: OffsetDateTime,
+    actor: Actor,
+) -> Result<(), Error> {
+    if old.id == new.id {
+        return Ok(());
+    }
+    ticket.status_id = new.id;
+    ticket.updated_at = now;
+    let was_open = old.state == StatusState::Open;
+    let is_open = new.state == StatusState::Open;
+    if was_open && !is_open {
+        ticket.closed_at = Some(now);
+    } else if !was_open && is_open {
+        ticket.closed_at = None;
+        ticket.reopened_at = Some(now);
+    }
+    record(
+        tx,
+        ticket,
+        EventKind::StatusChanged,
+        actor,
+        json!({"from": {"id": old.id, "name": old.name}, "to": {"id": new.id, "name": new.name}}),
+        now,
+    )
+    .await?;
+    if was_open != is_open {
+        let kind = if is_open {
+            EventKind::Reopened
+        } else {
+            EventKind::Closed
+        };
+        record(tx, ticket, kind, actor, json!({"status": new.name}), now).await?;
+    }
+    Ok(())
+}
+
+/// Finds an active staff member; an unknown one is a validation error on `field`.
+pub(crate) async fn find_staff(
+    tx: &mut dyn Writer,
+    reference: &StaffRef,
+    field: &str,
+) -> Result<Staff, Error> {
+    let all = tx.staff().await?;
+    let found = all.into_iter().find(|s| match reference {
+        StaffRef::Id(id) => s.id == *id,
+        StaffRef::Username(name) => s.username.eq_ignore_ascii_case(name),
+        StaffRef::Email(email) => s.email.key() == email.key(),
+    });
+    match found {
+        Some(staff) if staff.active => Ok(staff),
+        Some(staff) => Err(Error::invalid(
+            field,
+            format!("staff member '{}' is not active", staff.username),
+        )),
+        None => Err(Error::invalid(field, "no such staff member")),
+    }
+}
+
+/// Finds a status by id or name; an unknown one is a validation error on `field`.
+pub(crate) async fn find_status(
+    tx: &mut dyn Writer,
+    reference: &StatusRef,
+    field: &str,
+) -> Result<TicketStatus, Error> {
+    let all = tx.statuses().await?;
+    all.into_iter()
+        .find(|s| match reference {
+            StatusRef::Id(id) => s.id == *id,
+            StatusRef::Name(name) => s.name.eq_ignore_ascii_case(name.trim()),
+        })
+        .ok_or_else(|| Error::invalid(field, "no such status"))
+}
+
+/// Records an event on a ticket.
+pub(crate) async fn record(
+    tx: &mut dyn Writer,
+    ticket: &Ticket,
+    kind: EventKind,
+    actor: Actor,
+    data: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    tx.insert_event(
+        &NewEvent {
+            ticket_id: Some(ticket.id),
+            kind,
+            actor,
+            data: event_data(data),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
