@@ -9,7 +9,6 @@ use crate::AppState;
 use crate::client_ip::client_ip;
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
@@ -52,8 +51,15 @@ async fn reply(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<crate::v1::RawBody, crate::v1::problem::Problem>,
 ) -> Answer {
+    let body = match body {
+        Ok(crate::v1::RawBody(body)) => body,
+        Err(problem) => {
+            let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
+            return failed(status, vec![problem.detail.clone()]);
+        }
+    };
     let ip = client_ip(peer.ip(), &headers, &state.api.trusted_proxies);
     let presented = headers.get("x-api-key").and_then(|v| v.to_str().ok());
     let key = match authorize(&*state.store, presented, ip, Scope::MessagesCreate).await {

@@ -41,6 +41,8 @@ pub enum Command {
     /// Manage staff members.
     #[command(subcommand)]
     Staff(StaffCommand),
+    /// Print the OpenAPI 3.1 document of /api/v1 (JSON).
+    Openapi,
 }
 
 /// `helpline serve`.

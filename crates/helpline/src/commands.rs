@@ -39,6 +39,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&helpline_api::openapi())?
+            );
+            Ok(())
+        }
         Command::Key(command) => key(&config, command).await,
         Command::Dept(command) => dept(&config, command).await,
         Command::Topic(command) => topic(&config, command).await,

@@ -22,6 +22,7 @@ use axum::routing::{any, post};
 use helpline_core::apikey::Scope;
 use helpline_core::event::Actor;
 use helpline_core::service::auth::authorize;
+use helpline_core::service::idempotency::purge_expired_keys;
 use helpline_core::service::tickets::open_ticket;
 use helpline_core::{Error, FieldError, StoreError};
 use std::net::{IpAddr, SocketAddr};
@@ -132,8 +133,8 @@ async fn topic_name(state: &AppState, raw: Option<&str>) -> Option<String> {
     Some(topic.name)
 }
 
-/// `POST /api/tasks/cron`: runs one round of the periodic work. Nothing is periodic yet (mail
-/// fetching will be); the route exists so osTicket's `rcron.php` keeps working.
+/// `POST /api/tasks/cron`: runs one round of the periodic work (today: dropping idempotency keys
+/// past their 24 hours; mail fetching will join), as osTicket's `rcron.php` expects.
 async fn cron(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -143,7 +144,14 @@ async fn cron(
     if let Err(response) = check_key(&state, &headers, ip, Scope::CronRun).await {
         return response;
     }
-    text(StatusCode::OK, "Completed")
+    match purge_expired_keys(&*state.store).await {
+        Ok(purged) => {
+            tracing::info!(purged, "cron: expired idempotency keys dropped");
+            text(StatusCode::OK, "Completed")
+        }
+        Err(Error::Store(error)) => store_failure(&error),
+        Err(error) => failure(&error),
+    }
 }
 
 /// The key checks in osTicket's order, answered with osTicket's three 401 texts.
@@ -180,7 +188,8 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Respon
     })
 }
 
-fn is_length_limit(error: &axum::Error) -> bool {
+/// Whether reading a body failed because it exceeded the limit.
+pub(crate) fn is_length_limit(error: &axum::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(error) = cause {
         if error.is::<http_body_util::LengthLimitError>() {

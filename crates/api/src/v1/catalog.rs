@@ -1,12 +1,12 @@
 //! Catalogues (departments, topics, statuses, priorities, staff) and customers.
 
 use super::auth::authenticate;
+use super::body::RawBody;
 use super::input::{self, finish, parse_json};
 use super::problem::Problem;
 use super::views::{DepartmentView, PriorityView, StaffView, StatusView, TopicView, UserView};
 use crate::AppState;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use helpline_core::FieldError;
@@ -203,7 +203,7 @@ pub async fn post_user(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<axum::response::Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::UsersWrite).await?;
     let request: CreateUserRequest = parse_json(&body)?;

@@ -5,6 +5,8 @@
 //! generated from these handlers and served at `/api/v1/openapi.json`.
 
 mod auth;
+mod body;
+pub(crate) use body::RawBody;
 mod catalog;
 pub(crate) mod input;
 mod posts;
@@ -75,6 +77,10 @@ fn add_common_problems(openapi: &mut utoipa::openapi::OpenApi) {
         ("401", "No valid API key for this address"),
         ("403", "The key lacks the scope this operation needs"),
         ("404", "Not found"),
+        (
+            "413",
+            "The request body is larger than the configured limit",
+        ),
         ("422", "Idempotency-Key reused for a different request"),
         ("429", "Rate limit exceeded; see Retry-After"),
         ("500", "Internal error (logged)"),

@@ -1,13 +1,13 @@
 //! Posting on a ticket: the client reply (customer message), staff replies, internal notes.
 
 use super::auth::authenticate;
+use super::body::RawBody;
 use super::input::{self, AttachmentInput, StaffInput, StatusInput, finish, parse_json};
 use super::problem::Problem;
 use super::tickets::parse_ip;
 use super::views::{EntryView, entry_view};
 use super::{idempotency_key, number, then, write_json};
 use crate::AppState;
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -61,7 +61,7 @@ pub async fn post_message(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::MessagesCreate).await?;
     let number = number(&raw)?;
@@ -146,7 +146,7 @@ pub async fn post_reply(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::RepliesCreate).await?;
     let number = number(&raw)?;
@@ -226,7 +226,7 @@ pub async fn post_note(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::NotesCreate).await?;
     let number = number(&raw)?;

@@ -1,6 +1,7 @@
 //! Tickets: create, list and search, read, change, thread, attachments, collaborators.
 
 use super::auth::authenticate;
+use super::body::RawBody;
 use super::input::{
     self, AttachmentInput, StaffInput, StatusInput, double_option, finish, parse_json,
 };
@@ -9,7 +10,6 @@ use super::views::{Catalog, EntryView, TicketView, UserView, entry_view, ticket_
 use super::{Written, idempotency_key, number, then, write_json};
 use crate::AppState;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -160,7 +160,7 @@ pub async fn create_ticket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::TicketsCreate).await?;
     let request: CreateTicketRequest = parse_json(&body)?;
@@ -492,7 +492,7 @@ pub async fn patch_ticket(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::TicketsUpdate).await?;
     let number = number(&raw)?;
@@ -606,7 +606,7 @@ pub async fn post_collaborator(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::TicketsUpdate).await?;
     let number = number(&raw)?;
@@ -680,7 +680,7 @@ pub async fn delete_collaborator(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<StatusCode, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::TicketsUpdate).await?;
     let number = number(&raw)?;

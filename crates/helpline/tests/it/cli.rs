@@ -61,6 +61,7 @@ fn every_command_has_help() {
         vec!["topic", "list", "--help"],
         vec!["staff", "add", "--help"],
         vec!["staff", "list", "--help"],
+        vec!["openapi", "--help"],
     ] {
         let out = ok(helpline(&args, &[], dir.path()));
         assert!(out.contains("Usage: helpline"), "{args:?}: {out}");
@@ -69,6 +70,14 @@ fn every_command_has_help() {
         !dir.path().join("helpline.db").exists(),
         "--help touches no database"
     );
+}
+
+#[test]
+fn openapi_command_prints_the_served_document() {
+    let dir = tempfile::tempdir().expect("dir");
+    let printed: serde_json::Value =
+        serde_json::from_str(&ok(helpline(&["openapi"], &[], dir.path()))).expect("JSON");
+    assert_eq!(printed, *crate::spec::SPEC);
 }
 
 #[test]
