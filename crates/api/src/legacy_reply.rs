@@ -6,28 +6,40 @@
 //! `{"status":"failed","errors":[…]}`.
 
 use crate::AppState;
-use crate::client_ip::client_ip;
+use crate::v1::auth::authenticate;
+use crate::v1::problem::Problem;
 use axum::Json;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use helpline_core::apikey::Scope;
 use helpline_core::body::{BodyFormat, MessageBody};
 use helpline_core::email::EmailAddress;
 use helpline_core::event::Actor;
-use helpline_core::service::auth::authorize;
+use helpline_core::service::idempotency::{
+    IdempotencyKey, Idempotent, StoredResponse, run_idempotent,
+};
+use helpline_core::service::posting::Posted;
 use helpline_core::service::posting::{CustomerMessage, CustomerRef, post_customer_message};
 use helpline_core::ticket::{Source, TicketNumber};
 use helpline_core::{Error, StoreError};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::SocketAddr;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/tickets/reply", post(reply))
-        .route("/api/http.php/tickets/reply", post(reply))
+        .route(
+            "/api/tickets/reply",
+            post(reply).fallback(crate::compat::url_not_supported),
+        )
+        .route(
+            "/api/http.php/tickets/reply",
+            post(reply).fallback(crate::compat::url_not_supported),
+        )
 }
 
 /// The patch's fields.
@@ -41,31 +53,25 @@ struct PatchReply {
     ip_address: Option<String>,
 }
 
-type Answer = (StatusCode, Json<Value>);
-
-fn failed(status: StatusCode, errors: Vec<String>) -> Answer {
-    (status, Json(json!({"status": "failed", "errors": errors})))
+fn failed(status: StatusCode, errors: Vec<String>) -> Response {
+    (status, Json(json!({"status": "failed", "errors": errors}))).into_response()
 }
 
 async fn reply(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<crate::v1::RawBody, crate::v1::problem::Problem>,
-) -> Answer {
-    let body = match body {
-        Ok(crate::v1::RawBody(body)) => body,
-        Err(problem) => {
-            let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
-            return failed(status, vec![problem.detail.clone()]);
-        }
+    body: Body,
+) -> Response {
+    // The same key checks as /api/v1 (401 unknown, 403 missing scope, 429 past the rate limit),
+    // answered in the patch's shape; the body is read only once the caller is known.
+    let (key, ip) = match authenticate(&state, peer, &headers, Scope::MessagesCreate).await {
+        Ok(caller) => (caller.key, caller.ip),
+        Err(problem) => return from_problem(&problem),
     };
-    let ip = client_ip(peer.ip(), &headers, &state.api.trusted_proxies);
-    let presented = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    let key = match authorize(&*state.store, presented, ip, Scope::MessagesCreate).await {
-        Ok(Ok(key)) => key,
-        Ok(Err(refusal)) => return failed(StatusCode::UNAUTHORIZED, vec![refusal.to_string()]),
-        Err(error) => return store_failure(&error),
+    let body = match crate::v1::read_body(body, &state).await {
+        Ok(body) => body,
+        Err(problem) => return from_problem(&problem),
     };
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -119,7 +125,7 @@ async fn reply(
             ip
         }),
     };
-    let (Some(email), Some(number), Some(body)) = (email, number, message) else {
+    let (Some(email), Some(number), Some(message)) = (email, number, message) else {
         return failed(StatusCode::BAD_REQUEST, errors);
     };
     if !errors.is_empty() {
@@ -129,38 +135,84 @@ async fn reply(
         number.clone(),
         CustomerMessage {
             poster: CustomerRef::Email(email),
-            body,
+            body: message,
             attachments: Vec::new(),
             ip: Some(poster_ip),
             source: Source::Api,
         },
         Actor::api_key(key.id),
     );
-    match state.store.write(work).await {
-        Ok(posted) => (
-            StatusCode::OK,
-            Json(json!({
-                "status": "success",
-                "message": "Reply posted successfully",
-                "ticketNumber": number,
-                "entryId": posted.entry.id,
-            })),
-        ),
-        Err(Error::NotFound { what }) => {
-            failed(StatusCode::NOT_FOUND, vec![format!("{what} not found")])
+    let idempotency = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(raw)) => {
+            match IdempotencyKey::new(key.id, raw, "POST", "/api/tickets/reply", &body) {
+                Ok(key) => Some(key),
+                Err(error) => return answer_error(error),
+            }
         }
-        Err(Error::Forbidden(message)) => failed(StatusCode::FORBIDDEN, vec![message]),
-        Err(Error::Conflict(message)) => failed(StatusCode::CONFLICT, vec![message]),
-        Err(Error::Validation(fields)) => failed(
-            StatusCode::BAD_REQUEST,
-            fields.iter().map(ToString::to_string).collect(),
-        ),
-        Err(Error::KeyReuse(message)) => failed(StatusCode::UNPROCESSABLE_ENTITY, vec![message]),
-        Err(Error::Store(error)) => store_failure(&error),
+        Some(Err(_)) => {
+            return failed(
+                StatusCode::BAD_REQUEST,
+                vec!["Idempotency-Key must be printable ASCII".to_owned()],
+            );
+        }
+    };
+    let shown = number.to_string();
+    let render = move |posted: &Posted| StoredResponse {
+        status: 200,
+        body: json!({
+            "status": "success",
+            "message": "Reply posted successfully",
+            "ticketNumber": shown,
+            "entryId": posted.entry.id,
+        })
+        .to_string(),
+    };
+    let render_fresh = render.clone();
+    match run_idempotent(&*state.store, idempotency, render, work).await {
+        Ok(Idempotent::Fresh(posted)) => stored(render_fresh(&posted)),
+        Ok(Idempotent::Replayed(answer)) => stored(answer),
+        Err(error) => answer_error(error),
     }
 }
 
-fn store_failure(error: &StoreError) -> Answer {
+fn stored(answer: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, answer.body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn answer_error(error: Error) -> Response {
+    match error {
+        Error::NotFound { what } => {
+            failed(StatusCode::NOT_FOUND, vec![format!("{what} not found")])
+        }
+        Error::Forbidden(message) => failed(StatusCode::FORBIDDEN, vec![message]),
+        Error::Conflict(message) => failed(StatusCode::CONFLICT, vec![message]),
+        Error::Validation(fields) => failed(
+            StatusCode::BAD_REQUEST,
+            fields.iter().map(ToString::to_string).collect(),
+        ),
+        Error::KeyReuse(message) => failed(StatusCode::UNPROCESSABLE_ENTITY, vec![message]),
+        Error::Store(error) => store_failure(&error),
+    }
+}
+
+/// A v1 problem (auth, rate limit, body size) in the patch's shape, headers kept.
+fn from_problem(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = failed(status, vec![problem.detail.clone()]);
+    for (name, value) in &problem.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+fn store_failure(error: &StoreError) -> Response {
     tracing::error!(%error, "store failure");
     let status = match error {
         StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

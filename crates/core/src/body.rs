@@ -40,9 +40,16 @@ impl MessageBody {
     /// Checks and, for HTML, sanitises a body. Empty (or, for HTML, nothing-visible-left) bodies are
     /// refused so no thread entry is ever blank.
     pub fn parse(raw: &str, format: BodyFormat) -> Result<Self, String> {
+        // Control characters other than line breaks and tabs carry no text, and NUL cannot be
+        // stored in PostgreSQL: they are dropped rather than refused, since mail carries them too.
+        let cleaned: String = raw
+            .replace("\r\n", "\n")
+            .chars()
+            .filter(|&c| !c.is_control() || c == '\n' || c == '\t')
+            .collect();
         let text = match format {
-            BodyFormat::Text => raw.replace("\r\n", "\n"),
-            BodyFormat::Html => sanitize_html(raw),
+            BodyFormat::Text => cleaned,
+            BodyFormat::Html => sanitize_html(&cleaned),
         };
         let visible = match format {
             BodyFormat::Text => !text.trim().is_empty(),
@@ -126,6 +133,12 @@ mod tests {
     fn text_stays_text() {
         let body = MessageBody::parse("<script>x</script>\r\nline", BodyFormat::Text).expect("ok");
         assert_eq!(body.as_str(), "<script>x</script>\nline");
+    }
+
+    #[test]
+    fn control_characters_are_dropped() {
+        let body = MessageBody::parse("a\u{0}b\r\nc\td\u{7}", BodyFormat::Text).expect("ok");
+        assert_eq!(body.as_str(), "ab\nc\td");
     }
 
     #[test]

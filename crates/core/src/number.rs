@@ -57,6 +57,11 @@ impl FromStr for Pattern {
 }
 
 impl Pattern {
+    /// The pattern as configured.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// How many random numbers the pattern can make.
     pub fn capacity(&self) -> u128 {
         let digits = self.0.chars().filter(|&c| c == '#').count() as u32;

@@ -131,9 +131,33 @@ pub struct TicketQuery {
     pub limit: u32,
 }
 
+/// How many rows the main tables hold (for operators, and for tests that prove nothing was
+/// written).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RowCounts {
+    /// Tickets.
+    pub tickets: i64,
+    /// Thread entries.
+    pub entries: i64,
+    /// Customers.
+    pub users: i64,
+    /// Stored file contents.
+    pub files: i64,
+    /// Attachments.
+    pub attachments: i64,
+    /// Collaborators.
+    pub collaborators: i64,
+    /// Audit events.
+    pub events: i64,
+    /// Idempotency keys.
+    pub idempotency_keys: i64,
+}
+
 /// Everything that can be read.
 #[async_trait::async_trait]
 pub trait Reader: Send {
+    /// Row counts of the main tables.
+    async fn row_counts(&mut self) -> Result<RowCounts, StoreError>;
     /// A ticket by its number.
     async fn ticket_by_number(
         &mut self,

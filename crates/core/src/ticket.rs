@@ -60,11 +60,11 @@ impl fmt::Display for TicketNumber {
 pub struct Subject(String);
 
 impl Subject {
-    /// Parses a subject: trimmed, line breaks folded to spaces, not empty, at most
-    /// [`MAX_SUBJECT_LEN`] characters.
+    /// Parses a subject: trimmed, line breaks and other control characters folded to spaces,
+    /// not empty, at most [`MAX_SUBJECT_LEN`] characters.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let folded: String = raw
-            .split(['\r', '\n'])
+            .split(char::is_control)
             .map(str::trim)
             .filter(|part| !part.is_empty())
             .collect::<Vec<_>>()

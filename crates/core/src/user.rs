@@ -7,6 +7,39 @@ use time::OffsetDateTime;
 /// The longest display name accepted.
 pub const MAX_NAME_LEN: usize = 128;
 
+/// Checks a one-line name (a person's, a note poster's): at most [`MAX_NAME_LEN`] characters,
+/// no control characters. `Ok(None)` for a blank one.
+pub fn check_name(raw: Option<&str>) -> Result<Option<String>, String> {
+    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(format!("is longer than {MAX_NAME_LEN} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must be one line without control characters".into());
+    }
+    Ok(Some(name.to_owned()))
+}
+
+/// Checks free text kept on a customer (phone, notes): no NUL or other control characters
+/// except line breaks and tabs, at most `max` characters. `Ok(None)` for a blank one.
+pub fn check_text(raw: Option<&str>, max: usize) -> Result<Option<String>, String> {
+    let Some(text) = raw.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.chars().count() > max {
+        return Err(format!("is longer than {max} characters"));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok(Some(text.to_owned()))
+}
+
 /// A customer. One customer may have several addresses; the first one is the primary.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct User {

@@ -1832,3 +1832,83 @@ pub async fn concurrent_idempotent_requests_run_once(store: &dyn Store) {
     .await;
     assert_eq!(tickets.len(), 1, "one ticket was created");
 }
+
+/// A sequential number already taken (an import, a change of mode) is skipped, and stays
+/// skipped: the next ticket does not collide again.
+pub async fn sequential_numbers_skip_taken_ones(store: &dyn Store) {
+    let settings = DeskSettings {
+        number_format: NumberFormat::Sequential("HD-####".parse().expect("pattern")),
+    };
+    let owner = create_user(store, "taken@example.com").await;
+    for taken in ["HD-0001", "HD-0002"] {
+        let draft = TicketDraft {
+            number: TicketNumber::parse(taken).expect("number"),
+            subject: Subject::parse("imported").expect("subject"),
+            user_id: owner.id,
+            department_id: DepartmentId(1),
+            topic_id: None,
+            status_id: helpline_core::ids::StatusId(1),
+            priority_id: PriorityId(2),
+            source: Source::Other,
+            ip: None,
+            created_at: helpline_core::now(),
+        };
+        store
+            .write(move |tx| Box::pin(async move { Ok(tx.insert_ticket(&draft).await?) }))
+            .await
+            .expect("insert")
+            .expect("number was free");
+    }
+    let mut numbers = Vec::new();
+    for i in 0..2 {
+        let opened = open_ticket(
+            store,
+            &settings,
+            new_ticket(&format!("skip{i}@example.com")),
+            Actor::system(),
+        )
+        .await
+        .expect("a free number is found");
+        numbers.push(opened.ticket.number.to_string());
+    }
+    assert_eq!(numbers, vec!["HD-0003", "HD-0004"]);
+}
+
+/// Row counts follow what was written.
+pub async fn row_counts_follow_writes(store: &dyn Store) {
+    let empty = store
+        .reader()
+        .await
+        .expect("reader")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(empty, helpline_core::store::RowCounts::default());
+    let mut new = new_ticket("counts@example.com");
+    new.attachments = vec![
+        NewAttachment::new("a.txt", "text/plain", b"a".to_vec(), 10).expect("file"),
+        NewAttachment::new("b.txt", "text/plain", b"a".to_vec(), 10).expect("file"),
+    ];
+    open_ticket(store, &DeskSettings::default(), new, Actor::system())
+        .await
+        .expect("ticket");
+    let counts = store
+        .reader()
+        .await
+        .expect("reader")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(
+        (
+            counts.tickets,
+            counts.entries,
+            counts.users,
+            counts.files,
+            counts.attachments
+        ),
+        (1, 1, 1, 1, 2)
+    );
+    assert_eq!(counts.events, 2, "user_created and ticket_created");
+    assert_eq!((counts.collaborators, counts.idempotency_keys), (0, 0));
+}

@@ -49,6 +49,8 @@ macro_rules! conformance_suite {
             open_ticket_service_writes_ticket_entry_and_events,
             open_ticket_with_bad_references_writes_nothing,
             sequential_ticket_numbers,
+            sequential_numbers_skip_taken_ones,
+            row_counts_follow_writes,
             concurrent_ticket_creation_keeps_numbers_unique,
             status_by_id,
             tickets_filter_alone_and_combined,

@@ -24,7 +24,7 @@ use helpline_core::ids::{
     TicketId, TopicId, UserId,
 };
 use helpline_core::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
-use helpline_core::store::{Reader, TicketDraft, TicketQuery, Writer};
+use helpline_core::store::{Reader, RowCounts, TicketDraft, TicketQuery, Writer};
 use helpline_core::thread::{Author, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::{CustomerContact, User};
@@ -421,6 +421,33 @@ fn idempotency_row(row: &PgRow) -> Result<IdempotencyRecord, StoreError> {
 
 #[async_trait]
 impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
+    async fn row_counts(&mut self) -> Result<RowCounts, StoreError> {
+        let row = query(
+            "select (select count(*) from ticket) as tickets, \
+             (select count(*) from thread_entry) as entries, \
+             (select count(*) from users) as users, \
+             (select count(*) from file) as files, \
+             (select count(*) from attachment) as attachments, \
+             (select count(*) from collaborator) as collaborators, \
+             (select count(*) from event) as events, \
+             (select count(*) from idempotency_key) as idempotency_keys",
+        )
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?;
+        let count = |name: &str| row.try_get::<i64, _>(name).map_err(db);
+        Ok(RowCounts {
+            tickets: count("tickets")?,
+            entries: count("entries")?,
+            users: count("users")?,
+            files: count("files")?,
+            attachments: count("attachments")?,
+            collaborators: count("collaborators")?,
+            events: count("events")?,
+            idempotency_keys: count("idempotency_keys")?,
+        })
+    }
+
     async fn ticket_by_number(
         &mut self,
         number: &TicketNumber,

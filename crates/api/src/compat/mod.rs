@@ -60,7 +60,8 @@ pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response {
     response
 }
 
-async fn url_not_supported() -> Response {
+/// Any other path or method under `/api/`: osTicket's answer.
+pub(crate) async fn url_not_supported() -> Response {
     text(StatusCode::BAD_REQUEST, "URL not supported")
 }
 
@@ -107,10 +108,12 @@ async fn create(state: AppState, peer: SocketAddr, request: Request, format: For
         Err(message) => return text(StatusCode::BAD_REQUEST, message),
     };
     // osTicket: an empty subject takes the help topic's name.
-    if raw.subject.as_deref().is_none_or(|s| s.trim().is_empty())
-        && let Some(topic) = topic_name(&state, raw.topic_id.as_deref()).await
-    {
-        raw.subject = Some(topic);
+    if raw.subject.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        match topic_name(&state, raw.topic_id.as_deref()).await {
+            Ok(Some(topic)) => raw.subject = Some(topic),
+            Ok(None) => {}
+            Err(error) => return store_failure(&error),
+        }
     }
     let new_ticket = match payload::check(raw, ip, state.api.max_attachment_bytes) {
         Ok(ticket) => ticket,
@@ -126,11 +129,19 @@ async fn create(state: AppState, peer: SocketAddr, request: Request, format: For
     }
 }
 
-async fn topic_name(state: &AppState, raw: Option<&str>) -> Option<String> {
-    let id = raw?.trim().parse::<i64>().ok()?;
-    let mut reader = state.store.reader().await.ok()?;
-    let topic = reader.topic(helpline_core::ids::TopicId(id)).await.ok()??;
-    Some(topic.name)
+/// The name of the help topic `raw` names, if it is a valid, existing topic id (invalid ones
+/// are reported by the checks that follow).
+async fn topic_name(state: &AppState, raw: Option<&str>) -> Result<Option<String>, StoreError> {
+    let Some(id) = raw.and_then(|r| r.trim().parse::<i64>().ok()) else {
+        return Ok(None);
+    };
+    let topic = state
+        .store
+        .reader()
+        .await?
+        .topic(helpline_core::ids::TopicId(id))
+        .await?;
+    Ok(topic.map(|t| t.name))
 }
 
 /// `POST /api/tasks/cron`: runs one round of the periodic work (today: dropping idempotency keys

@@ -7,7 +7,7 @@ use helpline_core::body::{BodyFormat, MessageBody};
 use helpline_core::email::EmailAddress;
 use helpline_core::ids::{PriorityId, TopicId};
 use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject};
-use helpline_core::user::{CustomerContact, MAX_NAME_LEN};
+use helpline_core::user::{CustomerContact, MAX_NAME_LEN, check_text};
 use std::net::IpAddr;
 
 /// A file as sent, not yet checked.
@@ -166,12 +166,13 @@ pub fn check(
             }
         }
     }
-    let phone = raw
-        .phone
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(str::to_uppercase);
+    let phone = check_text(raw.phone.as_deref(), 64)
+        .map_err(|e| problem("phone", e))
+        .unwrap_or_default()
+        .map(|p| p.to_uppercase());
+    let notes = check_text(raw.notes.as_deref(), 10_000)
+        .map_err(|e| problem("notes", e))
+        .unwrap_or_default();
 
     match (email, subject, message) {
         (Some(email), Some(subject), Some(message)) if errors.is_empty() => Ok(NewTicket {
@@ -179,7 +180,7 @@ pub fn check(
                 email,
                 name: name.map(str::to_owned),
                 phone,
-                notes: raw.notes.filter(|n| !n.trim().is_empty()),
+                notes,
             },
             subject,
             message,

@@ -72,7 +72,7 @@ pub async fn authenticate(
         }
     };
     if let Err(wait) = state.rate_limiter.check(key.id) {
-        let seconds = wait.as_secs().max(1);
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
         let limit = state.rate_limiter.per_minute();
         return Err(Problem::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -1,32 +1,23 @@
-//! The request body, read up to the configured limit; too large is a `413` problem.
+//! Reading the request body — after the caller is authenticated, so nobody without a key can
+//! make the server buffer a large body — up to the configured limit; too large is a `413`.
 
 use super::problem::Problem;
 use crate::AppState;
-use axum::body::{Bytes, to_bytes};
-use axum::extract::{FromRequest, Request};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::http::StatusCode;
 
-/// The whole request body, at most `max_body_bytes` long.
-pub struct RawBody(pub Bytes);
-
-impl FromRequest<AppState> for RawBody {
-    type Rejection = Problem;
-
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.api.max_body_bytes;
-        to_bytes(request.into_body(), limit)
-            .await
-            .map(RawBody)
-            .map_err(|error| {
-                if crate::compat::is_length_limit(&error) {
-                    Problem::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too-large",
-                        format!("the request body is larger than the limit of {limit} bytes"),
-                    )
-                } else {
-                    Problem::field("body", format!("could not be read: {error}"))
-                }
-            })
-    }
+/// Reads the whole body, at most `max_body_bytes`.
+pub async fn read_body(body: Body, state: &AppState) -> Result<Bytes, Problem> {
+    let limit = state.api.max_body_bytes;
+    to_bytes(body, limit).await.map_err(|error| {
+        if crate::compat::is_length_limit(&error) {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("the request body is larger than the limit of {limit} bytes"),
+            )
+        } else {
+            Problem::field("body", format!("could not be read: {error}"))
+        }
+    })
 }

@@ -1,19 +1,20 @@
 //! Catalogues (departments, topics, statuses, priorities, staff) and customers.
 
 use super::auth::authenticate;
-use super::body::RawBody;
+use super::body::read_body;
 use super::input::{self, finish, parse_json};
 use super::problem::Problem;
 use super::views::{DepartmentView, PriorityView, StaffView, StatusView, TopicView, UserView};
 use crate::AppState;
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use helpline_core::FieldError;
 use helpline_core::apikey::Scope;
 use helpline_core::ids::UserId;
 use helpline_core::service::users::create_user_work;
-use helpline_core::user::{CustomerContact, MAX_NAME_LEN};
+use helpline_core::user::{CustomerContact, check_name, check_text};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use utoipa::{IntoParams, ToSchema};
@@ -166,9 +167,12 @@ pub async fn get_user(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Path(raw_id): Path<String>,
 ) -> Result<Json<UserView>, Problem> {
     authenticate(&state, peer, &headers, Scope::UsersRead).await?;
+    let id: i64 = raw_id
+        .parse()
+        .map_err(|_| Problem::not_found(format!("customer {raw_id}")))?;
     let user = state
         .store
         .reader()
@@ -203,9 +207,10 @@ pub async fn post_user(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    RawBody(body): RawBody,
+    body: Body,
 ) -> Result<axum::response::Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::UsersWrite).await?;
+    let body = read_body(body, &state).await?;
     let request: CreateUserRequest = parse_json(&body)?;
     let mut problems = Vec::new();
     let email = match request.email.as_deref() {
@@ -215,24 +220,19 @@ pub async fn post_user(
             None
         }
     };
-    let name = request
-        .name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    if name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NAME_LEN)
-    {
-        problems.push(FieldError::new(
-            "name",
-            format!("is longer than {MAX_NAME_LEN} characters"),
-        ));
-    }
+    let mut check = |field: &str, outcome: Result<Option<String>, String>| {
+        outcome
+            .map_err(|e| problems.push(FieldError::new(field, e)))
+            .unwrap_or_default()
+    };
+    let name = check("name", check_name(request.name.as_deref()));
+    let phone = check("phone", check_text(request.phone.as_deref(), 64));
+    let notes = check("notes", check_text(request.notes.as_deref(), 10_000));
     let contact = email.map(|email| CustomerContact {
         email,
         name,
-        phone: request.phone.filter(|p| !p.trim().is_empty()),
-        notes: request.notes.filter(|n| !n.trim().is_empty()),
+        phone,
+        notes,
     });
     let contact = finish(problems, contact)?;
     let key = super::idempotency_key(&headers, &caller, "POST", "/api/v1/users", &body)?;

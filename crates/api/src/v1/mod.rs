@@ -4,9 +4,9 @@
 //! problem details; every POST and PATCH honours `Idempotency-Key`. The OpenAPI 3.1 document is
 //! generated from these handlers and served at `/api/v1/openapi.json`.
 
-mod auth;
+pub(crate) mod auth;
 mod body;
-pub(crate) use body::RawBody;
+pub(crate) use body::read_body;
 mod catalog;
 pub(crate) mod input;
 mod posts;
@@ -81,6 +81,7 @@ fn add_common_problems(openapi: &mut utoipa::openapi::OpenApi) {
             "413",
             "The request body is larger than the configured limit",
         ),
+        ("405", "The path does not support this method"),
         ("422", "Idempotency-Key reused for a different request"),
         ("429", "Rate limit exceeded; see Retry-After"),
         ("500", "Internal error (logged)"),
@@ -151,11 +152,21 @@ pub(crate) fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             }),
         )
         .route("/api/v1", axum::routing::any(no_route))
-        .route("/api/v1/{*rest}", axum::routing::any(no_route));
+        .route("/api/v1/{*rest}", axum::routing::any(no_route))
+        .method_not_allowed_fallback(wrong_method);
     (router, openapi)
 }
 
-/// Unknown paths under `/api/v1` (and unsupported methods on known ones).
+/// A known path asked with a method it does not have.
+async fn wrong_method() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this endpoint does not support this method; see /api/v1/openapi.json",
+    )
+}
+
+/// Unknown paths under `/api/v1`.
 async fn no_route() -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
@@ -232,13 +243,23 @@ pub(crate) async fn write_written<V: Serialize + Send + 'static>(
     key: Option<IdempotencyKey>,
     work: Work<Written<V>>,
 ) -> Result<Response, Problem> {
-    let render = |written: &Written<V>| StoredResponse {
-        status: written.status.as_u16(),
-        body: serde_json::to_string(&written.body).unwrap_or_default(),
-    };
-    let stored = match run_idempotent(&*state.store, key, render, work).await? {
-        Idempotent::Fresh(written) => render(&written),
-        Idempotent::Replayed(stored) => stored,
+    // Serialised inside the transaction, so the stored answer and the one sent are the same
+    // bytes, and a failure to serialise rolls the write back instead of storing an empty answer.
+    let work = then(work, |_, written| {
+        Box::pin(async move {
+            let body = serde_json::to_string(&written.body).map_err(|e| {
+                helpline_core::Error::Store(helpline_core::StoreError::Corrupt(format!(
+                    "answer could not be serialised: {e}"
+                )))
+            })?;
+            Ok(StoredResponse {
+                status: written.status.as_u16(),
+                body,
+            })
+        })
+    });
+    let stored = match run_idempotent(&*state.store, key, StoredResponse::clone, work).await? {
+        Idempotent::Fresh(stored) | Idempotent::Replayed(stored) => stored,
     };
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = (status, stored.body).into_response();

@@ -1,13 +1,14 @@
 //! Posting on a ticket: the client reply (customer message), staff replies, internal notes.
 
 use super::auth::authenticate;
-use super::body::RawBody;
+use super::body::read_body;
 use super::input::{self, AttachmentInput, StaffInput, StatusInput, finish, parse_json};
 use super::problem::Problem;
 use super::tickets::parse_ip;
 use super::views::{EntryView, entry_view};
 use super::{idempotency_key, number, then, write_json};
 use crate::AppState;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -18,7 +19,8 @@ use helpline_core::service::posting::{
     CustomerMessage, CustomerRef, InternalNote, NoteAuthor, StaffReply, post_customer_message,
     post_internal_note, post_staff_reply,
 };
-use helpline_core::ticket::Source;
+use helpline_core::ticket::{Source, Subject};
+use helpline_core::user::check_name;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use utoipa::ToSchema;
@@ -61,9 +63,10 @@ pub async fn post_message(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    RawBody(body): RawBody,
+    body: Body,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::MessagesCreate).await?;
+    let body = read_body(body, &state).await?;
     let number = number(&raw)?;
     let request: MessageRequest = parse_json(&body)?;
     let mut problems = Vec::new();
@@ -146,9 +149,10 @@ pub async fn post_reply(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    RawBody(body): RawBody,
+    body: Body,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::RepliesCreate).await?;
+    let body = read_body(body, &state).await?;
     let number = number(&raw)?;
     let request: ReplyRequest = parse_json(&body)?;
     let mut problems = Vec::new();
@@ -226,21 +230,26 @@ pub async fn post_note(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    RawBody(body): RawBody,
+    body: Body,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::NotesCreate).await?;
+    let body = read_body(body, &state).await?;
     let number = number(&raw)?;
     let request: NoteRequest = parse_json(&body)?;
     let mut problems = Vec::new();
     let author = match (&request.staff, request.poster.as_deref().map(str::trim)) {
         (Some(staff), None) => staff.to_ref("staff", &mut problems).map(NoteAuthor::Staff),
-        (None, Some(name)) if !name.is_empty() && name.chars().count() <= 128 => {
-            Some(NoteAuthor::Named(name.to_owned()))
-        }
-        (None, Some(_)) => {
-            problems.push(FieldError::new("poster", "must be 1 to 128 characters"));
-            None
-        }
+        (None, Some(name)) => match check_name(Some(name)) {
+            Ok(Some(name)) => Some(NoteAuthor::Named(name)),
+            Ok(None) => {
+                problems.push(FieldError::new("poster", "is empty"));
+                None
+            }
+            Err(e) => {
+                problems.push(FieldError::new("poster", e));
+                None
+            }
+        },
         _ => {
             problems.push(FieldError::new("staff", "give either staff or poster"));
             None
@@ -251,13 +260,20 @@ pub async fn post_note(
         request.format.as_deref(),
         &mut problems,
     );
-    let title = request
-        .title
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
-    if title.as_ref().is_some_and(|t| t.chars().count() > 255) {
-        problems.push(FieldError::new("title", "is longer than 255 characters"));
-    }
+    let title = match request.title.as_deref().map(Subject::parse) {
+        None => None,
+        Some(Ok(title)) => Some(title.as_str().to_owned()),
+        Some(Err(e))
+            if request
+                .title
+                .as_deref()
+                .is_some_and(|t| !t.trim().is_empty()) =>
+        {
+            problems.push(FieldError::new("title", e));
+            None
+        }
+        Some(Err(_)) => None,
+    };
     let note = match (author, text) {
         (Some(author), Some(body)) => Some(InternalNote {
             author,

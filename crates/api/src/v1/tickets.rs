@@ -1,7 +1,7 @@
 //! Tickets: create, list and search, read, change, thread, attachments, collaborators.
 
 use super::auth::authenticate;
-use super::body::RawBody;
+use super::body::read_body;
 use super::input::{
     self, AttachmentInput, StaffInput, StatusInput, double_option, finish, parse_json,
 };
@@ -10,6 +10,7 @@ use super::views::{Catalog, EntryView, TicketView, UserView, entry_view, ticket_
 use super::{Written, idempotency_key, number, then, write_json};
 use crate::AppState;
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +26,7 @@ use helpline_core::service::updates::{
     update_ticket,
 };
 use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject};
-use helpline_core::user::CustomerContact;
+use helpline_core::user::{CustomerContact, check_name, check_text};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use time::OffsetDateTime;
@@ -91,6 +92,12 @@ impl CreateTicketRequest {
                 Source::Api
             }),
         };
+        let name = check_name(self.name.as_deref())
+            .map_err(|e| problems.push(FieldError::new("name", e)))
+            .unwrap_or_default();
+        let phone = check_text(self.phone.as_deref(), 64)
+            .map_err(|e| problems.push(FieldError::new("phone", e)))
+            .unwrap_or_default();
         let ip = parse_ip(self.ip.as_deref(), caller_ip, &mut problems);
         let attachments = input::attachments(self.attachments, max_attachment_bytes, &mut problems);
         for (field, id) in [
@@ -105,8 +112,8 @@ impl CreateTicketRequest {
             (Some(email), Some(subject), Some(message)) => Some(NewTicket {
                 contact: CustomerContact {
                     email,
-                    name: self.name.filter(|n| !n.trim().is_empty()),
-                    phone: self.phone.filter(|p| !p.trim().is_empty()),
+                    name,
+                    phone,
                     notes: None,
                 },
                 subject,
@@ -160,9 +167,10 @@ pub async fn create_ticket(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    RawBody(body): RawBody,
+    body: Body,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::TicketsCreate).await?;
+    let body = read_body(body, &state).await?;
     let request: CreateTicketRequest = parse_json(&body)?;
     let new = request.check(caller.ip, state.api.max_attachment_bytes)?;
     let key = idempotency_key(&headers, &caller, "POST", "/api/v1/tickets", &body)?;
@@ -408,10 +416,13 @@ pub async fn download_attachment(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path((raw, id)): Path<(String, i64)>,
+    Path((raw, raw_id)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     authenticate(&state, peer, &headers, Scope::TicketsRead).await?;
     let number = number(&raw)?;
+    let id: i64 = raw_id
+        .parse()
+        .map_err(|_| Problem::not_found(format!("attachment {raw_id} of ticket {number}")))?;
     let mut reader = state.store.reader().await?;
     let ticket = reader
         .ticket_by_number(&number)
@@ -492,9 +503,10 @@ pub async fn patch_ticket(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    RawBody(body): RawBody,
+    body: Body,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::TicketsUpdate).await?;
+    let body = read_body(body, &state).await?;
     let number = number(&raw)?;
     let request: PatchTicketRequest = parse_json(&body)?;
     let mut problems = Vec::new();
@@ -606,18 +618,22 @@ pub async fn post_collaborator(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    RawBody(body): RawBody,
+    body: Body,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::TicketsUpdate).await?;
+    let body = read_body(body, &state).await?;
     let number = number(&raw)?;
     let request: AddCollaboratorRequest = parse_json(&body)?;
     let mut problems = Vec::new();
+    let name = check_name(request.name.as_deref())
+        .map_err(|e| problems.push(FieldError::new("name", e)))
+        .unwrap_or_default();
     let who = match (request.user_id, request.email.as_deref()) {
         (Some(id), None) => Some(CollaboratorRef::User(UserId(id))),
         (None, Some(raw)) => input::email("email", raw, &mut problems).map(|email| {
             CollaboratorRef::Contact(CustomerContact {
                 email,
-                name: request.name.clone().filter(|n| !n.trim().is_empty()),
+                name: name.clone(),
                 phone: None,
                 notes: None,
             })
@@ -680,9 +696,10 @@ pub async fn delete_collaborator(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-    RawBody(body): RawBody,
+    body: Body,
 ) -> Result<StatusCode, Problem> {
     let caller = authenticate(&state, peer, &headers, Scope::TicketsUpdate).await?;
+    let body = read_body(body, &state).await?;
     let number = number(&raw)?;
     let request: RemoveCollaboratorRequest = parse_json(&body)?;
     let user_id = match (request.user_id, request.email.as_deref()) {

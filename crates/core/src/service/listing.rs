@@ -41,8 +41,9 @@ pub struct TicketPage {
     pub next: Option<TicketId>,
 }
 
-/// Lists tickets newest first. Paging goes by ticket id, so tickets created while a client
-/// pages appear only before its first page: nothing is skipped or repeated.
+/// Lists tickets newest first. Paging goes by ticket id, so every ticket that existed when a
+/// client fetched its first page is seen exactly once however many are created meanwhile (those
+/// may or may not appear: on PostgreSQL a ticket can commit after one with a higher id).
 pub async fn list_tickets(
     store: &dyn Store,
     filter: TicketFilter,

@@ -12,6 +12,11 @@ use serde_json::json;
 /// How often a random number is redrawn after colliding with an existing one before giving up.
 const RANDOM_NUMBER_ATTEMPTS: usize = 32;
 
+/// How many taken sequential numbers are skipped before giving up. Numbers can be taken when
+/// tickets were imported or made under another mode; the counter then moves past them once, and
+/// stays past them because the skip commits with the ticket.
+const SEQUENTIAL_NUMBER_ATTEMPTS: usize = 100_000;
+
 /// A newly opened ticket and its first message.
 #[derive(Debug, Clone)]
 pub struct OpenedTicket {
@@ -129,11 +134,15 @@ pub fn open_ticket_work(
                         attempts += 1;
                         draft.number = pattern.random();
                     }
+                    NumberFormat::Sequential(pattern) if attempts < SEQUENTIAL_NUMBER_ATTEMPTS => {
+                        attempts += 1;
+                        draft.number = pattern.sequential(tx.next_sequence("ticket_number").await?);
+                    }
                     _ => {
                         return Err(Error::Conflict(format!(
-                            "could not find a free ticket number for the format '{:?}'; \
+                            "could not find a free ticket number for the format '{}'; \
                                  widen ticket_number_format",
-                            number_format.pattern()
+                            number_format.pattern().as_str()
                         )));
                     }
                 }

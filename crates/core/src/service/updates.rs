@@ -143,6 +143,11 @@ pub fn update_ticket(number: TicketNumber, changes: TicketChanges, actor: Actor)
                 );
                 ticket.due_at = due_at;
             }
+            let status = status.filter(|s| s.id != ticket.status_id);
+            if edits.is_empty() && status.is_none() {
+                // Nothing differs from what is stored: no write, no event, no new update time.
+                return Ok(ticket);
+            }
             for (field, change) in edits {
                 record(
                     tx,

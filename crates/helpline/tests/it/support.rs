@@ -346,15 +346,21 @@ fn parse_response(raw: &[u8]) -> RawResponse {
     }
 }
 
-/// True when no customer and no event exists (so no ticket was written either: every ticket
-/// has a customer and a `ticket_created` event).
+/// True when no ticket, entry, customer, file, attachment, collaborator or idempotency key
+/// exists: nothing of a refused request was kept.
 pub async fn nothing_written(store: &dyn Store) -> bool {
-    let mut reader = store.reader().await.expect("reader");
-    reader.users(None, 10).await.expect("users").is_empty()
-        && reader
-            .system_events()
-            .await
-            .expect("events")
-            .iter()
-            .all(|e| e.kind.starts_with("api_key"))
+    let counts = store
+        .reader()
+        .await
+        .expect("reader")
+        .row_counts()
+        .await
+        .expect("counts");
+    counts.tickets == 0
+        && counts.entries == 0
+        && counts.users == 0
+        && counts.files == 0
+        && counts.attachments == 0
+        && counts.collaborators == 0
+        && counts.idempotency_keys == 0
 }

@@ -166,12 +166,59 @@ async fn every_route_against_every_scope(backend: Backend) {
         }
         // No key, an unknown key, a key from another address, a revoked key: 401.
         let elsewhere = app.create_key(&[Scope::Admin], &["192.0.2.1"]).await;
-        for key in ["", "hl_unknown", elsewhere.as_str()] {
+        let revoked = app.key_with(&[Scope::Admin]).await;
+        let revoked_id = list_api_keys(&*app.store)
+            .await
+            .expect("keys")
+            .last()
+            .expect("key")
+            .id;
+        revoke_api_key(&*app.store, revoked_id, Actor::system())
+            .await
+            .expect("revoke");
+        for key in ["", "hl_unknown", elsewhere.as_str(), revoked.as_str()] {
             let reply = app.v1(method, &path, key, body.clone()).await;
             assert_eq!(reply.status, 401, "{method} {path} with {key:?}");
             assert_eq!(reply.raw.header("www-authenticate"), Some("Bearer"));
         }
     }
+    // The osTicket patch's reply route takes part in the same scheme: messages:create or admin.
+    let form = format!("clientUserMail=owner%40example.com&ticketNumber={n}&response=matrix");
+    for (scope, key) in &keys {
+        let reply = app
+            .request(
+                "POST",
+                "/api/tickets/reply",
+                &[("X-API-Key", key)],
+                form.as_bytes(),
+            )
+            .await;
+        if matches!(scope, Scope::MessagesCreate | Scope::Admin) {
+            assert_eq!(
+                reply.status,
+                200,
+                "patch route with {scope}: {}",
+                reply.text()
+            );
+        } else {
+            assert_eq!(
+                reply.status,
+                403,
+                "patch route with {scope}: {}",
+                reply.text()
+            );
+        }
+    }
+    let elsewhere = app.create_key(&[Scope::Admin], &["192.0.2.1"]).await;
+    let reply = app
+        .request(
+            "POST",
+            "/api/tickets/reply",
+            &[("X-API-Key", &elsewhere)],
+            form.as_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, 401);
     // X-API-Key works as well as Bearer.
     let reply = app
         .v1_raw("GET", "/api/v1/statuses", &[("X-API-Key", &admin)], b"")
@@ -298,6 +345,34 @@ async fn openapi_document_covers_every_route_and_only_real_ones() {
         assert_ne!(
             body["type"], "urn:helpline:problem:no-route",
             "{method} {template} is documented but not served"
+        );
+        assert_ne!(
+            reply.status, 405,
+            "{method} {template} is documented but not served"
+        );
+    }
+    // A method a path does not have is a 405 problem; a path that does not exist a 404 problem.
+    for (method, path, status) in [
+        ("PUT", "/api/v1/tickets".to_owned(), 405),
+        ("DELETE", "/api/v1/statuses".to_owned(), 405),
+        ("POST", format!("/api/v1/tickets/{n}/entries"), 405),
+        ("GET", "/api/v1/tickets/x/y/z".to_owned(), 404),
+        ("GET", "/api/v1/users/not-a-number".to_owned(), 404),
+        ("GET", format!("/api/v1/tickets/{n}/attachments/abc"), 404),
+    ] {
+        let reply = app
+            .request(
+                method,
+                &path,
+                &[("Authorization", &format!("Bearer {admin}"))],
+                b"",
+            )
+            .await;
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.text());
+        assert_eq!(
+            reply.header("content-type"),
+            Some("application/problem+json"),
+            "{method} {path}"
         );
     }
     app.finish().await;

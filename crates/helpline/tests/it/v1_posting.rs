@@ -340,6 +340,11 @@ async fn staff_replies_and_notes(backend: Backend) {
         .await;
     assert_eq!(bad_status.status, 400);
     assert_eq!(bad_status.json["errors"][0]["field"], "status");
+    assert_eq!(
+        entry_count(&app, &n).await,
+        4,
+        "a refused reply stores nothing"
+    );
 
     let note = app
         .v1(
@@ -695,9 +700,27 @@ async fn osticket_patch_field_names(backend: Backend) {
         )
         .await;
     assert_eq!(
-        reply.status, 401,
+        reply.status, 403,
         "a key without messages:create is refused"
     );
     assert_eq!(entry_count(&app, &n).await, 3);
+
+    // An Idempotency-Key makes a retried reply land once.
+    let form = format!("clientUserMail=patch%40example.com&ticketNumber={n}&response=once");
+    let headers = [("X-API-Key", key.as_str()), ("Idempotency-Key", "reply-1")];
+    let first = app
+        .request("POST", "/api/tickets/reply", &headers, form.as_bytes())
+        .await;
+    let second = app
+        .request("POST", "/api/tickets/reply", &headers, form.as_bytes())
+        .await;
+    assert_eq!((first.status, second.status), (200, 200));
+    assert_eq!(first.body, second.body);
+    assert_eq!(entry_count(&app, &n).await, 4);
+    let other_method = app
+        .request("GET", "/api/tickets/reply", &[("X-API-Key", &key)], b"")
+        .await;
+    assert_eq!(other_method.status, 400);
+    assert_eq!(other_method.text(), "URL not supported");
     app.finish().await;
 }

@@ -302,15 +302,18 @@ async fn paging_neither_skips_nor_repeats_during_inserts(backend: Backend) {
         before.insert(t["number"].as_str().expect("n").to_owned());
     }
     // Page through while 20 more tickets are being created.
+    // Several writers at once, so on PostgreSQL commits can land out of id order.
     let writer = async {
-        for i in 0..20 {
-            create(
-                &app,
-                &key,
-                json!({"email": format!("late{i}@example.com"), "subject": "late", "message": "m"}),
-            )
-            .await;
-        }
+        futures::future::join_all((0..4).map(|w| {
+            let (app, key) = (&app, key.clone());
+            async move {
+                for i in 0..5 {
+                    let body = json!({"email": format!("late{w}-{i}@example.com"), "subject": "late", "message": "m"});
+                    create(app, &key, body).await;
+                }
+            }
+        }))
+        .await;
     };
     let reader = async {
         let mut seen = Vec::new();
@@ -557,6 +560,28 @@ async fn bad_input_is_named_and_writes_nothing(backend: Backend) {
         );
     }
     assert!(crate::support::nothing_written(&*app.store).await);
+
+    // Control characters: a NUL in a name is refused by name; in a subject it folds to a
+    // space; in a message it is dropped. None reaches the database (PostgreSQL refuses NUL).
+    let reply = app
+        .v1("POST", "/api/v1/tickets", &key, Some(json!({"email": "nul@example.com", "name": "A\u{0}B", "subject": "s", "message": "m"})))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json["errors"][0]["field"], "name");
+    let t = create(&app, &key, json!({"email": "nul@example.com", "subject": "a\u{0}b", "message": "c\u{0}d", "phone": "1"})).await;
+    assert_eq!(t["subject"], "a b");
+    let entries = app
+        .v1(
+            "GET",
+            &format!(
+                "/api/v1/tickets/{}/entries",
+                t["number"].as_str().expect("n")
+            ),
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(entries.json["entries"][0]["body"], "cd");
 
     let nasty = "x'); DROP TABLE ticket; -- <script>alert(1)</script>";
     let t = create(

@@ -1,0 +1,1 @@
+//! The text shown on the thread: quoted history and signatures removed. (Being written.)

@@ -1,0 +1,21 @@
+//! The mail crate's tests on real mail written by others (`../shared/corpora`, read at test
+//! time, never copied into the project). Each module prints its figures with `--nocapture`.
+
+mod bounces;
+mod replies;
+
+use std::path::PathBuf;
+
+/// `../shared/corpora/<set>` beside the repository. A missing corpus fails the test loudly:
+/// a corpus test that passes without its corpus would prove nothing.
+pub fn corpus(set: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpora")
+        .join(set);
+    assert!(
+        dir.is_dir(),
+        "the mail corpus {} is missing: the shared/ folder must sit beside the repository",
+        dir.display()
+    );
+    dir
+}

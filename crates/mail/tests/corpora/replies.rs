@@ -1,0 +1,1 @@
+//! Quoted-reply stripping on the reply corpora. (Being written.)
