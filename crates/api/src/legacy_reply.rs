@@ -139,6 +139,9 @@ async fn reply(
             attachments: Vec::new(),
             ip: Some(poster_ip),
             source: Source::Api,
+            mail: Default::default(),
+            may_reopen: true,
+            flags: Default::default(),
         },
         Actor::api_key(key.id),
     );

@@ -73,16 +73,24 @@ pub struct AppState {
     pub api: Arc<ApiSettings>,
     /// Per-key request budget of `/api/v1`.
     pub rate_limiter: Arc<ratelimit::RateLimiter>,
+    /// Mail intake settings (the secret that signs our Message-IDs, our own addresses).
+    pub intake: Arc<helpline_mail::pipeline::IntakeSettings>,
 }
 
 impl AppState {
     /// State for a store and settings.
-    pub fn new(store: Arc<dyn Store>, desk: DeskSettings, api: ApiSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        desk: DeskSettings,
+        api: ApiSettings,
+        intake: helpline_mail::pipeline::IntakeSettings,
+    ) -> Self {
         Self {
             store,
             desk: Arc::new(desk),
             rate_limiter: Arc::new(ratelimit::RateLimiter::new(api.rate_limit_per_minute)),
             api: Arc::new(api),
+            intake: Arc::new(intake),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod inbound;
 pub mod number;
 pub mod service;
 pub mod store;

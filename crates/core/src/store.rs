@@ -18,9 +18,10 @@ use crate::catalog::{
 use crate::email::EmailAddress;
 use crate::event::{Event, NewEvent};
 use crate::ids::{
-    ApiKeyId, AttachmentId, DepartmentId, EventId, PriorityId, StaffId, StatusId, TicketId,
-    TopicId, UserId,
+    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, PriorityId, StaffId, StatusId,
+    TicketId, TopicId, UserId,
 };
+use crate::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
 use crate::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use crate::thread::{NewEntry, ThreadEntry};
 use crate::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
@@ -151,11 +152,32 @@ pub struct RowCounts {
     pub events: i64,
     /// Idempotency keys.
     pub idempotency_keys: i64,
+    /// Inbound messages (any status).
+    pub inbound: i64,
 }
 
 /// Everything that can be read.
 #[async_trait::async_trait]
 pub trait Reader: Send {
+    /// An inbound message with its raw bytes.
+    async fn inbound(
+        &mut self,
+        id: InboundId,
+    ) -> Result<Option<(InboundRecord, Vec<u8>)>, StoreError>;
+    /// Inbound messages in `status`, oldest first, after `after`, at most `limit` (without bytes).
+    async fn inbound_list(
+        &mut self,
+        status: InboundStatus,
+        after: Option<InboundId>,
+        limit: u32,
+    ) -> Result<Vec<InboundRecord>, StoreError>;
+    /// The newest thread entry whose Message-ID is one of `message_ids` (exact match).
+    async fn entry_by_message_id(
+        &mut self,
+        message_ids: &[String],
+    ) -> Result<Option<(TicketId, EntryId)>, StoreError>;
+    /// A named server setting (e.g. the secret that signs our Message-IDs).
+    async fn setting(&mut self, name: &str) -> Result<Option<String>, StoreError>;
     /// Row counts of the main tables.
     async fn row_counts(&mut self) -> Result<RowCounts, StoreError>;
     /// A ticket by its number.
@@ -299,6 +321,26 @@ pub trait Writer: Reader {
         id: ApiKeyId,
         now: OffsetDateTime,
     ) -> Result<Option<ApiKey>, StoreError>;
+    /// Stores a raw inbound message as `pending`. When the same `(mailbox, source_uid)` was stored
+    /// before, nothing is added and the existing record is returned (`false`).
+    async fn insert_inbound(
+        &mut self,
+        message: &NewInbound,
+        now: OffsetDateTime,
+    ) -> Result<(InboundRecord, bool), StoreError>;
+    /// The status of an inbound message, locked against concurrent processing until the
+    /// transaction ends (so two workers never post the same message twice).
+    async fn lock_inbound(&mut self, id: InboundId) -> Result<Option<InboundStatus>, StoreError>;
+    /// Records how processing ended (and counts the attempt).
+    async fn finish_inbound(
+        &mut self,
+        id: InboundId,
+        outcome: &InboundOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Sets `name` to `value` unless it is already set; returns the value in force. Several
+    /// nodes starting at once agree on one value.
+    async fn init_setting(&mut self, name: &str, value: &str) -> Result<String, StoreError>;
     /// Adds a department.
     async fn insert_department(
         &mut self,

@@ -63,6 +63,36 @@ pub struct MailIds {
     pub references: Option<String>,
 }
 
+/// Marks on an entry that came in by mail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EntryFlags {
+    /// Threaded by its headers, but the sender is not a participant of the ticket: shown with a
+    /// warning; it reopened nothing and added no collaborator.
+    pub unknown_sender: bool,
+    /// A delivery failure report attached to the ticket it concerns.
+    pub bounce: bool,
+    /// An automatic reply (RFC 3834) or bulk mail: it reopened nothing.
+    pub automatic: bool,
+}
+
+impl EntryFlags {
+    /// The stored bit set.
+    pub fn bits(self) -> i64 {
+        i64::from(self.unknown_sender)
+            | i64::from(self.bounce) << 1
+            | i64::from(self.automatic) << 2
+    }
+
+    /// From the stored bit set.
+    pub fn from_bits(bits: i64) -> Self {
+        Self {
+            unknown_sender: bits & 1 != 0,
+            bounce: bits & 2 != 0,
+            automatic: bits & 4 != 0,
+        }
+    }
+}
+
 /// A thread entry as stored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ThreadEntry {
@@ -88,6 +118,8 @@ pub struct ThreadEntry {
     pub api_key_id: Option<ApiKeyId>,
     /// Mail threading ids.
     pub mail: MailIds,
+    /// Marks from mail intake.
+    pub flags: EntryFlags,
     /// When it was posted.
     pub created_at: OffsetDateTime,
     /// Files attached to it.
@@ -115,6 +147,8 @@ pub struct NewEntry {
     pub api_key_id: Option<ApiKeyId>,
     /// Mail threading ids.
     pub mail: MailIds,
+    /// Marks from mail intake.
+    pub flags: EntryFlags,
     /// Files.
     pub attachments: Vec<NewAttachment>,
 }

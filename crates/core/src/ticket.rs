@@ -212,6 +212,10 @@ pub struct NewTicket {
     pub attachments: Vec<NewAttachment>,
     /// Notification switches.
     pub notify: NotifyOptions,
+    /// Mail headers of the first message, when it came by mail.
+    pub mail: crate::thread::MailIds,
+    /// Marks on the first message from mail intake.
+    pub flags: crate::thread::EntryFlags,
 }
 
 /// A customer who takes part in a ticket besides its owner: they may post messages on it and

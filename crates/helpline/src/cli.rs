@@ -43,6 +43,24 @@ pub enum Command {
     Staff(StaffCommand),
     /// Print the OpenAPI 3.1 document of /api/v1 (JSON).
     Openapi,
+    /// Take one message on standard input from a mail server (Postfix, Exim): exit 0 once it is
+    /// stored, 65 when it can never be accepted (empty), 75 when the database is unavailable
+    /// (the mail server retries later).
+    Pipe,
+    /// Mail tools.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+/// `helpline mail …`.
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Explain one raw message as JSON: its class, threading headers, addresses, the text shown
+    /// on the thread, attachments — and, with a database, where it would land and why.
+    Inspect {
+        /// The raw message (.eml).
+        file: PathBuf,
+    },
 }
 
 /// `helpline serve`.

@@ -1,7 +1,7 @@
 //! What each command does. The commands call the same core services as the HTTP API.
 
 use crate::cli::{
-    Cli, Command, DeptCommand, KeyCommand, KeyCreateArgs, StaffCommand, TopicCommand,
+    Cli, Command, DeptCommand, KeyCommand, KeyCreateArgs, MailCommand, StaffCommand, TopicCommand,
 };
 use crate::config::Config;
 use crate::database;
@@ -12,18 +12,37 @@ use helpline_core::catalog::{NewStaff, NewTopic};
 use helpline_core::email::EmailAddress;
 use helpline_core::event::Actor;
 use helpline_core::ids::{ApiKeyId, DepartmentId, PriorityId};
+use helpline_core::inbound::{InboundStatus, NewInbound};
 use helpline_core::service::{catalog, keys};
 use helpline_core::store::Store;
+use helpline_mail::pipeline::{self, IntakeSettings};
 use serde_json::json;
+use std::process::ExitCode;
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> Result<()> {
+/// Runs the parsed command line; the exit code is 0 unless a command chooses another.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
     let mut config = Config::load(cli.config.as_deref())?;
+    let explicit_database =
+        cli.database.is_some() || std::env::var_os("HELPLINE_DATABASE_URL").is_some();
     if let Some(url) = cli.database {
         config.database_url = url;
     }
     init_logging(&config.log);
-    match cli.command {
+    if let Command::Pipe = cli.command {
+        return Ok(pipe(&config).await);
+    }
+    if let Command::Mail(MailCommand::Inspect { file }) = &cli.command {
+        return inspect(&config, file, explicit_database)
+            .await
+            .map(|()| ExitCode::SUCCESS);
+    }
+    run_command(cli.command, config)
+        .await
+        .map(|()| ExitCode::SUCCESS)
+}
+
+async fn run_command(command: Command, mut config: Config) -> Result<()> {
+    match command {
         Command::Serve(args) => {
             if let Some(listen) = args.listen {
                 config.listen = listen;
@@ -47,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Key(command) => key(&config, command).await,
+        Command::Pipe | Command::Mail(_) => Ok(()),
         Command::Dept(command) => dept(&config, command).await,
         Command::Topic(command) => topic(&config, command).await,
         Command::Staff(command) => staff(&config, command).await,
@@ -81,7 +101,8 @@ async fn serve(config: Config) -> Result<()> {
         backend = store.backend(),
         "helpline is serving"
     );
-    let state = AppState::new(store, desk, api);
+    let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+    let state = AppState::new(store, desk, api, intake);
     helpline_api::serve(listener, state, shutdown_signal())
         .await
         .context("HTTP server failed")?;
@@ -333,4 +354,111 @@ async fn priority_ref(store: &dyn Store, raw: &str) -> Result<PriorityId> {
         Some(priority) => Ok(priority.id),
         None => bail!("--priority: no priority '{raw}' (Low, Normal, High, Emergency or an id)"),
     }
+}
+
+/// sysexits(3) codes mail servers understand.
+const EX_DATAERR: u8 = 65;
+const EX_TEMPFAIL: u8 = 75;
+
+/// `helpline pipe`: one message from a mail server. Once the raw bytes are stored the answer is
+/// success, whatever processing makes of them (a message that cannot be processed is
+/// quarantined, not bounced).
+async fn pipe(config: &Config) -> ExitCode {
+    use tokio::io::AsyncReadExt;
+    let mut raw = Vec::new();
+    if let Err(error) = tokio::io::stdin().read_to_end(&mut raw).await {
+        eprintln!("helpline pipe: cannot read the message: {error}");
+        return ExitCode::from(EX_TEMPFAIL);
+    }
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        eprintln!("helpline pipe: no message on standard input");
+        return ExitCode::from(EX_DATAERR);
+    }
+    let store = match database::open(&config.database_url).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("helpline pipe: {error:#}; the mail server should retry");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    let (desk, intake) = match (
+        config.desk_settings(),
+        IntakeSettings::load(&*store, config.system_addresses.clone()).await,
+    ) {
+        (Ok(desk), Ok(intake)) => (desk, intake),
+        (Err(error), _) => {
+            eprintln!("helpline pipe: {error:#}");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+        (_, Err(error)) => {
+            eprintln!("helpline pipe: {error}; the mail server should retry");
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    let message = NewInbound {
+        source: "pipe".into(),
+        mailbox: None,
+        source_uid: None,
+        raw,
+    };
+    let id = match pipeline::store_raw(&*store, message).await {
+        Ok(id) => id,
+        Err(error) => {
+            eprintln!(
+                "helpline pipe: cannot store the message: {error}; the mail server should retry"
+            );
+            return ExitCode::from(EX_TEMPFAIL);
+        }
+    };
+    // Stored: from here on the message is safe. A failure to process it now leaves it pending
+    // for the next processing round rather than asking the mail server to send it again.
+    match pipeline::process(&*store, &desk, &intake, id).await {
+        Ok(outcome) => {
+            let ticket = outcome.ticket.map(|n| n.to_string()).unwrap_or_default();
+            println!(
+                "{} {} {ticket} ({})",
+                outcome.inbound_id,
+                outcome.status.as_str(),
+                outcome.rule
+            );
+            if outcome.status == InboundStatus::Quarantined {
+                eprintln!("helpline pipe: message {id} quarantined: {}", outcome.rule);
+            }
+        }
+        Err(error) => eprintln!("helpline pipe: message {id} stored, processing deferred: {error}"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// `helpline mail inspect FILE`.
+async fn inspect(config: &Config, file: &std::path::Path, with_database: bool) -> Result<()> {
+    let raw = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mail = helpline_mail::InboundMail::parse(&raw, usize::MAX)
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let classification = helpline_mail::classify::classify(&mail);
+    let mailbox = |m: &helpline_mail::Mailbox| json!({"name": m.name, "address": m.address});
+    let mut report = json!({
+        "class": classification.class.as_str(),
+        "class_rule": classification.rule,
+        "message_id": mail.message_id,
+        "in_reply_to": mail.in_reply_to,
+        "references": mail.references,
+        "from": mail.from.as_ref().map(mailbox),
+        "to": mail.to.iter().map(mailbox).collect::<Vec<_>>(),
+        "cc": mail.cc.iter().map(mailbox).collect::<Vec<_>>(),
+        "subject": mail.subject,
+        "visible_text": pipeline::visible_text(&mail),
+        "attachments": mail.attachments.iter().map(|a| json!({
+            "name": a.filename, "type": a.content_type, "size": a.content.len(),
+        })).collect::<Vec<_>>(),
+    });
+    if with_database {
+        let store = database::open(&config.database_url).await?;
+        let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+        let (rule, ticket) = pipeline::explain(&*store, &intake, &mail).await?;
+        report["rule"] = json!(rule);
+        report["ticket"] = json!(ticket.map(|n| n.to_string()));
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }

@@ -33,6 +33,9 @@ pub struct Config {
     pub ticket_number_mode: String,
     /// Requests per minute and API key on `/api/v1` (0: unlimited).
     pub rate_limit_per_minute: u32,
+    /// The desk's own mail addresses: never customers or collaborators; mail from them is our
+    /// own coming back.
+    pub system_addresses: Vec<String>,
     /// Log filter (`info`, `helpline=debug,tower_http=debug`, …).
     pub log: String,
 }
@@ -48,6 +51,7 @@ impl Default for Config {
             max_attachment_bytes: api.max_attachment_bytes,
             osticket_error_style: api.compat_errors,
             rate_limit_per_minute: api.rate_limit_per_minute,
+            system_addresses: Vec::new(),
             ticket_number_format: "######".into(),
             ticket_number_mode: "random".into(),
             log: "info".into(),

@@ -21,8 +21,8 @@
 //!    `X-Autorespond`, `Precedence: auto_reply`, the Exchange out-of-office pair of headers, an
 //!    out-of-office subject, and similar.
 //! 4. **Bounce, by envelope**: a null `Return-Path: <>`. It comes after the explicit
-//!    auto-replies because vacation responders also send with a null envelope sender (RFC 3834
-//!    §3.3 recommends it), and "auto-reply" is the more precise name for those.
+//!    auto-replies because vacation responders usually send with a null envelope sender too
+//!    (so that nothing answers them), and "auto-reply" is the more precise name for those.
 //! 5. **Auto-reply, other automatic mail**: any other `Auto-Submitted` value than `no`
 //!    (`auto-generated`, `auto-notified`).
 //! 6. **Bulk**: `Precedence: bulk|junk|list`, `List-Id`, `List-Unsubscribe`, `List-Post`.
@@ -295,16 +295,17 @@ fn daemon_sender_rule(mail: &InboundMail) -> Option<String> {
             });
         }
         if let Some(name) = &from.name {
-            let name = name.trim_matches(['"', '\'', ' ']).to_lowercase();
+            let name = name.trim_matches(['"', '\'', ' ']);
+            let lower = name.to_lowercase();
             // "Mail Delivery System" (Postfix, Exim), "Mail Delivery Subsystem" (Sendmail),
             // "Mail Delivery Service", "Mailer Daemon".
-            if name.contains("mailer-daemon")
-                || name.contains("mailer daemon")
-                || name.starts_with("mail deliver")
+            if lower.contains("mailer-daemon")
+                || lower.contains("mailer daemon")
+                || lower.starts_with("mail deliver")
             {
                 return Some(format!(
                     "From: \"{}\" (mail server sender name)",
-                    from_name(name)
+                    shorten(name)
                 ));
             }
         }
@@ -315,46 +316,47 @@ fn daemon_sender_rule(mail: &InboundMail) -> Option<String> {
     None
 }
 
-/// Shortens a display name for a rule text.
-fn from_name(name: String) -> String {
-    name.chars().take(60).collect()
-}
-
 /// Subjects that only mail servers write, lower case. Matched against the start of the
 /// subject (no `Re:`/`Fwd:` stripping: a person replying to or forwarding a bounce writes a
 /// normal message) and only where the phrase is specific enough that a customer would not
 /// start a message with it; "Delivery status" or "Delivery failure" on their own are left
 /// out because a shop's customers write exactly that about parcels.
 const BOUNCE_SUBJECT_PREFIXES: &[&str] = &[
-    "undelivered mail returned to sender",    // Postfix
-    "delivery status notification (failure)", // Gmail, Exchange, Sendmail
-    "delivery status notification (delay)",   //
+    // Postfix, Sendmail, Exim, qmail.
+    "undelivered mail returned to sender",
+    "returned mail:",
+    "postmaster notify:",
+    "warning: could not send message for past",
+    "mail delivery failed: returning message to sender",
+    "delayed mail (still being retried)",
+    "failure notice:",
+    "failure notice :",
+    // Gmail, Exchange and others' DSN subjects (not the bare "Delivery status
+    // notification", which parcel services send too).
+    "delivery status notification (failure)",
+    "delivery status notification (delay)",
     "delivery status notification (mail delivery delayed)",
-    "delivery status notification: failed",              //
-    "delivery status notification: delayed",             //
-    "delivery status notification: error",               //
-    "mail delivery status notification",                 //
-    "returned mail:",                                    // Sendmail
-    "postmaster notify:",                                // Sendmail copy to postmaster
-    "warning: could not send message for past",          // Sendmail delay
-    "mail delivery failed: returning message to sender", // Exim
-    "delayed mail (still being retried)",                // Exim delay
-    "undeliverable:",                                    // Exchange
-    "undeliverable mail",                                //
-    "undeliverable message",                             //
-    "unzustellbar:",                                     // Exchange, German
-    "non remis :",                                       // Exchange, French
-    "non remis:",                                        //
-    "non recapitabile:",                                 // Exchange, Italian
-    "no se puede entregar:",                             // Exchange, Spanish
-    "onbestelbaar:",                                     // Exchange, Dutch
-    "não é possível entregar:",                          // Exchange, Portuguese
-    "delivery failure:",                                 // Lotus Notes / Domino
-    "delivery notification: delivery has failed",        // Lotus Notes
-    "failure notice:",                                   // qmail variants
-    "failure notice :",                                  //
-    "mail system error - returned mail",                 //
-    "ваше сообщение не доставлено",                      // Mail.ru
+    "delivery status notification: failed",
+    "delivery status notification: delayed",
+    "delivery status notification: error",
+    "mail delivery status notification",
+    // Exchange and its translations.
+    "undeliverable:",
+    "undeliverable mail",
+    "undeliverable message",
+    "unzustellbar:",
+    "non remis :",
+    "non remis:",
+    "non recapitabile:",
+    "no se puede entregar:",
+    "onbestelbaar:",
+    "não é possível entregar:",
+    // Lotus Notes / Domino.
+    "delivery failure:",
+    "delivery notification: delivery has failed",
+    // Japanese and Russian providers.
+    "mail system error - returned mail",
+    "ваше сообщение не доставлено",
 ];
 
 /// Whole subjects that only mail servers write, lower case.
@@ -452,7 +454,7 @@ fn auto_reply_header_rule(mail: &InboundMail) -> Option<String> {
     for name in ["Precedence", "X-Precedence"] {
         if mail
             .header_values(name)
-            .any(|v| first_word(v) == "auto_reply")
+            .any(|v| matches!(first_word(v).as_str(), "auto_reply" | "auto-reply"))
         {
             return Some(format!("{name}: auto_reply"));
         }
@@ -869,9 +871,15 @@ Final-Recipient: rfc822; nobody@example.net\r\nAction: failed\r\nStatus: 5.1.1\r
     fn mail_server_senders_are_bounces() {
         for (from, rule) in [
             ("MAILER-DAEMON@mx.example.org", "From: MAILER-DAEMON"),
-            ("Mail Delivery Subsystem <mailer-daemon@mx.example.org>", "From: MAILER-DAEMON"),
+            (
+                "Mail Delivery Subsystem <mailer-daemon@mx.example.org>",
+                "From: MAILER-DAEMON",
+            ),
             ("postmaster@example.org", "From: postmaster"),
-            ("\"Microsoft Outlook\" <Postmaster@example.onmicrosoft.com>", "From: postmaster"),
+            (
+                "\"Microsoft Outlook\" <Postmaster@example.onmicrosoft.com>",
+                "From: postmaster",
+            ),
             ("mailer-daemon", "From: MAILER-DAEMON"),
             ("<>", "From: <> (null sender)"),
         ] {
@@ -883,7 +891,10 @@ Final-Recipient: rfc822; nobody@example.net\r\nAction: failed\r\nStatus: 5.1.1\r
             "x\r\n",
         );
         let rule = assert_class(&m, MailClass::Bounce);
-        assert!(rule.contains("mail delivery system"), "{rule}");
+        assert_eq!(
+            rule,
+            "From: \"Mail Delivery System\" (mail server sender name)"
+        );
     }
 
     #[test]
@@ -967,16 +978,25 @@ Final-Recipient: rfc822; nobody@example.net\r\nAction: failed\r\nStatus: 5.1.1\r
 
     #[test]
     fn auto_submitted_marks_automatic_mail() {
-        let rule = assert_class(&person("Auto-Submitted: auto-replied"), MailClass::AutoReply);
+        let rule = assert_class(
+            &person("Auto-Submitted: auto-replied"),
+            MailClass::AutoReply,
+        );
         assert_eq!(rule, "Auto-Submitted: auto-replied (RFC 3834)");
         let rule = assert_class(
             &person("Auto-Submitted: Auto-Replied; owner-email=\"anna@example.com\""),
             MailClass::AutoReply,
         );
         assert_eq!(rule, "Auto-Submitted: auto-replied (RFC 3834)");
-        let rule = assert_class(&person("Auto-Submitted: auto-generated"), MailClass::AutoReply);
+        let rule = assert_class(
+            &person("Auto-Submitted: auto-generated"),
+            MailClass::AutoReply,
+        );
         assert_eq!(rule, "Auto-Submitted: auto-generated (RFC 3834)");
-        assert_class(&person("Auto-Submitted: auto-notified"), MailClass::AutoReply);
+        assert_class(
+            &person("Auto-Submitted: auto-notified"),
+            MailClass::AutoReply,
+        );
         assert_class(&person("Auto-Submitted: no"), MailClass::Normal);
     }
 
@@ -1020,7 +1040,10 @@ Final-Recipient: rfc822; nobody@example.net\r\nAction: failed\r\nStatus: 5.1.1\r
             ("Precedence: auto_reply", "Precedence: auto_reply"),
             ("X-Precedence: auto_reply", "X-Precedence: auto_reply"),
             ("X-FC-MachineGenerated: true", "X-FC-MachineGenerated"),
-            ("X-POST-MessageClass: 9; Autoresponder", "X-POST-MessageClass"),
+            (
+                "X-POST-MessageClass: 9; Autoresponder",
+                "X-POST-MessageClass",
+            ),
             ("Delivered-To: Autoresponder", "Delivered-To: Autoresponder"),
             ("X-Apple-Action: VACATION", "X-Apple-Action"),
         ] {
@@ -1041,7 +1064,9 @@ Final-Recipient: rfc822; nobody@example.net\r\nAction: failed\r\nStatus: 5.1.1\r
         assert!(auto_response_suppressed(&person(
             "X-Auto-Response-Suppress: DR, OOF, AutoReply"
         )));
-        assert!(!auto_response_suppressed(&person("X-Auto-Response-Suppress: DR, RN")));
+        assert!(!auto_response_suppressed(&person(
+            "X-Auto-Response-Suppress: DR, RN"
+        )));
         assert!(!auto_response_suppressed(&person("")));
         // An Exchange inbox rule that forwards a customer's mail also sets the loop marker.
         assert_class(
@@ -1089,7 +1114,10 @@ Final-Recipient: rfc822; nobody@example.net\r\nAction: failed\r\nStatus: 5.1.1\r
             ("Precedence: list", "Precedence: list"),
             ("X-Precedence: bulk", "X-Precedence: bulk"),
             ("List-Id: Users <users.lists.example.org>", "List-Id"),
-            ("List-Unsubscribe: <mailto:leave@example.org>", "List-Unsubscribe"),
+            (
+                "List-Unsubscribe: <mailto:leave@example.org>",
+                "List-Unsubscribe",
+            ),
             ("List-Post: <mailto:users@lists.example.org>", "List-Post"),
         ] {
             let rule = assert_class(&person(header), MailClass::Bulk);
@@ -1100,7 +1128,10 @@ Final-Recipient: rfc822; nobody@example.net\r\nAction: failed\r\nStatus: 5.1.1\r
         let m = person("Precedence: bulk\nAuto-Submitted: auto-replied\nX-Autoreply: yes");
         assert_class(&m, MailClass::AutoReply);
         // A bounce from a list server is still a bounce.
-        let m = mail(&format!("{DSN}\nList-Id: <users.lists.example.org>"), DSN_BODY);
+        let m = mail(
+            &format!("{DSN}\nList-Id: <users.lists.example.org>"),
+            DSN_BODY,
+        );
         assert_class(&m, MailClass::Bounce);
     }
 }

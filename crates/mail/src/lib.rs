@@ -3,7 +3,9 @@
 //! compute the text shown on the thread with quoted history stripped.
 
 pub mod classify;
+pub mod message_id;
 pub mod parse;
+pub mod pipeline;
 pub mod strip;
 
 pub use parse::{InboundMail, MailAttachment, Mailbox, ParseError};

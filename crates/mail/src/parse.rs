@@ -212,21 +212,27 @@ impl InboundMail {
 ///   inside their body keeps its meaning.
 fn normalise_framing(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let mut raw = raw;
-    if raw.starts_with(b"From ") {
+    // `From :` (with the obsolete space before the colon) is a header, not a separator.
+    let is_mbox_line = raw.strip_prefix(b"From ").is_some_and(|rest| {
+        rest.iter()
+            .find(|&&b| b != b' ' && b != b'\t')
+            .is_some_and(|&b| b != b':')
+    });
+    if is_mbox_line {
         let end = raw
             .iter()
             .position(|&b| b == b'\n' || b == b'\r')
             .unwrap_or(raw.len());
-        raw = &raw[end..];
+        let rest = raw.get(end..).unwrap_or_default();
         // Drop the line break too (CRLF, LF or a bare CR).
-        if raw.starts_with(b"\r\n") {
-            raw = &raw[2..];
-        } else if !raw.is_empty() {
-            raw = &raw[1..];
-        }
+        raw = rest
+            .strip_prefix(b"\r\n")
+            .or_else(|| rest.get(1..))
+            .unwrap_or(rest);
     }
     let first_break = raw.iter().position(|&b| b == b'\n' || b == b'\r');
-    let bare_cr = first_break.is_some_and(|i| raw[i] == b'\r' && raw.get(i + 1) != Some(&b'\n'));
+    let bare_cr =
+        first_break.is_some_and(|i| raw.get(i) == Some(&b'\r') && raw.get(i + 1) != Some(&b'\n'));
     if !bare_cr {
         return std::borrow::Cow::Borrowed(raw);
     }
@@ -371,6 +377,10 @@ Hello\r\n";
         assert_eq!(mail.from_address().as_deref(), Some("a@example.com"));
         assert_eq!(mail.subject.as_deref(), Some("Hi there"));
         assert_eq!(mail.text.as_deref().map(str::trim), Some("Line 1\nLine 2"));
+        // `From :` is an (obsolete-syntax) header, not an mbox line.
+        let mail = InboundMail::parse(b"From : a@example.com\nSubject: Hi\n\nx\n", 1 << 20)
+            .expect("parses");
+        assert_eq!(mail.from_address().as_deref(), Some("a@example.com"));
         // A stray CR inside an LF message is left alone.
         let mail = InboundMail::parse(b"Subject: Hi\n\nA\rB\n", 1 << 20).expect("parses");
         assert!(mail.text.as_deref().is_some_and(|t| t.contains('\r')));

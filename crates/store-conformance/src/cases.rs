@@ -9,15 +9,18 @@ use helpline_core::body::{BodyFormat, MessageBody};
 use helpline_core::catalog::{NewDepartment, NewStaff, NewTopic, StatusState};
 use helpline_core::email::EmailAddress;
 use helpline_core::event::{Actor, EventKind, NewEvent};
-use helpline_core::ids::{ApiKeyId, DepartmentId, PriorityId, StatusId, TicketId, TopicId, UserId};
+use helpline_core::ids::{
+    ApiKeyId, DepartmentId, EntryId, PriorityId, StatusId, TicketId, TopicId, UserId,
+};
+use helpline_core::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
 use helpline_core::number::NumberFormat;
 use helpline_core::service::DeskSettings;
 use helpline_core::service::idempotency::{
     IdempotencyKey, IdempotencyRecord, Idempotent, StoredResponse, run_idempotent,
 };
 use helpline_core::service::tickets::{OpenedTicket, open_ticket, open_ticket_work};
-use helpline_core::store::{Store, TicketDraft, TicketQuery};
-use helpline_core::thread::{Author, EntryKind, MailIds, NewEntry};
+use helpline_core::store::{RowCounts, Store, TicketDraft, TicketQuery};
+use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::CustomerContact;
 use std::collections::{HashMap, HashSet};
@@ -52,6 +55,8 @@ fn new_ticket(address: &str) -> NewTicket {
         ip: Some("192.0.2.10".parse().expect("ip")),
         attachments: vec![],
         notify: NotifyOptions::default(),
+        mail: MailIds::default(),
+        flags: EntryFlags::default(),
     }
 }
 
@@ -413,6 +418,7 @@ pub async fn entries_keep_order_and_attachments_dedupe(store: &dyn Store) {
                             in_reply_to: None,
                             references: None,
                         },
+                        flags: EntryFlags::default(),
                         attachments: vec![
                             NewAttachment::new("pixel.png", "image/png", png.clone(), 1 << 20)
                                 .expect("file"),
@@ -845,6 +851,7 @@ async fn add_entry(store: &dyn Store, ticket: TicketId, kind: EntryKind, body: &
                         ip: None,
                         api_key_id: None,
                         mail: MailIds::default(),
+                        flags: EntryFlags::default(),
                         attachments: vec![],
                     },
                     helpline_core::now(),
@@ -1883,7 +1890,7 @@ pub async fn row_counts_follow_writes(store: &dyn Store) {
         .row_counts()
         .await
         .expect("counts");
-    assert_eq!(empty, helpline_core::store::RowCounts::default());
+    assert_eq!(empty, RowCounts::default());
     let mut new = new_ticket("counts@example.com");
     new.attachments = vec![
         NewAttachment::new("a.txt", "text/plain", b"a".to_vec(), 10).expect("file"),
@@ -1910,5 +1917,709 @@ pub async fn row_counts_follow_writes(store: &dyn Store) {
         (1, 1, 1, 1, 2)
     );
     assert_eq!(counts.events, 2, "user_created and ticket_created");
-    assert_eq!((counts.collaborators, counts.idempotency_keys), (0, 0));
+    assert_eq!(
+        (
+            counts.collaborators,
+            counts.idempotency_keys,
+            counts.inbound
+        ),
+        (0, 0, 0)
+    );
+
+    // Inbound messages count whatever their status; a repeated (mailbox, uid) adds no row.
+    let first = store_inbound(store, raw_mail("imap", Some("INBOX"), Some("1:1"), b"a")).await;
+    store_inbound(store, raw_mail("imap", Some("INBOX"), Some("1:1"), b"a")).await;
+    store_inbound(store, raw_mail("pipe", None, None, b"b")).await;
+    finish(
+        store,
+        first.0.id,
+        &outcome(InboundStatus::Ignored, "own mail"),
+    )
+    .await;
+    let after = store
+        .reader()
+        .await
+        .expect("reader")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(
+        after,
+        RowCounts {
+            inbound: 2,
+            ..counts
+        }
+    );
+}
+
+// Mail intake: entry flags, raw inbound messages, threading by Message-ID, settings.
+// ---------------------------------------------------------------------------------------------
+
+/// A raw message to store.
+fn raw_mail(source: &str, mailbox: Option<&str>, uid: Option<&str>, raw: &[u8]) -> NewInbound {
+    NewInbound {
+        source: source.to_owned(),
+        mailbox: mailbox.map(str::to_owned),
+        source_uid: uid.map(str::to_owned),
+        raw: raw.to_vec(),
+    }
+}
+
+/// Stores a raw message in its own transaction.
+async fn store_inbound(store: &dyn Store, message: NewInbound) -> (InboundRecord, bool) {
+    store
+        .write(move |tx| {
+            Box::pin(async move { Ok(tx.insert_inbound(&message, helpline_core::now()).await?) })
+        })
+        .await
+        .expect("inbound stored")
+}
+
+/// An outcome with this status and rule and nothing else.
+fn outcome(status: InboundStatus, rule: &str) -> InboundOutcome {
+    InboundOutcome {
+        status,
+        class: None,
+        rule: rule.to_owned(),
+        message_id: None,
+        ticket_id: None,
+        entry_id: None,
+    }
+}
+
+/// Records an outcome in its own transaction.
+async fn finish(store: &dyn Store, id: InboundId, outcome: &InboundOutcome) {
+    let outcome = outcome.clone();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .finish_inbound(id, &outcome, helpline_core::now())
+                    .await?)
+            })
+        })
+        .await
+        .expect("inbound finished");
+}
+
+/// A stored message and its bytes.
+async fn read_inbound(store: &dyn Store, id: InboundId) -> (InboundRecord, Vec<u8>) {
+    store
+        .reader()
+        .await
+        .expect("reader")
+        .inbound(id)
+        .await
+        .expect("inbound read")
+        .unwrap_or_else(|| panic!("inbound message {id} exists"))
+}
+
+/// Appends an entry that came by mail, with this Message-ID and these flags.
+async fn add_mail_entry(
+    store: &dyn Store,
+    ticket: TicketId,
+    message_id: Option<&str>,
+    flags: EntryFlags,
+) -> ThreadEntry {
+    let message_id = message_id.map(str::to_owned);
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .insert_entry(
+                        ticket,
+                        &NewEntry {
+                            kind: EntryKind::Message,
+                            author: Author::System,
+                            display_name: "Mail Sender <sender@example.com>".into(),
+                            title: None,
+                            body: text("Sent by mail."),
+                            source: Source::Email,
+                            ip: None,
+                            api_key_id: None,
+                            mail: MailIds {
+                                message_id,
+                                in_reply_to: Some("<parent@example.com>".into()),
+                                references: Some("<root@example.com> <parent@example.com>".into()),
+                            },
+                            flags,
+                            attachments: vec![],
+                        },
+                        helpline_core::now(),
+                    )
+                    .await?)
+            })
+        })
+        .await
+        .expect("mail entry added")
+}
+
+/// The newest entry with one of these Message-IDs.
+async fn by_message_id(store: &dyn Store, ids: &[&str]) -> Option<(TicketId, EntryId)> {
+    let ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+    store
+        .reader()
+        .await
+        .expect("reader")
+        .entry_by_message_id(&ids)
+        .await
+        .expect("lookup by Message-ID")
+}
+
+/// Entry flags are stored with an entry, every combination, and read back; a ticket's first
+/// entry takes the new ticket's flags and mail ids.
+pub async fn entry_flags_round_trip(store: &dyn Store) {
+    let mut new = new_ticket("flags@example.com");
+    new.source = Source::Email;
+    new.mail = MailIds {
+        message_id: Some("<first@example.com>".into()),
+        in_reply_to: None,
+        references: Some("<older@example.com>".into()),
+    };
+    new.flags = EntryFlags {
+        unknown_sender: false,
+        bounce: false,
+        automatic: true,
+    };
+    let opened = open_ticket(store, &DeskSettings::default(), new, Actor::system())
+        .await
+        .expect("ticket");
+    assert_eq!(opened.first_entry.flags.bits(), 4);
+    assert_eq!(
+        opened.first_entry.mail.message_id.as_deref(),
+        Some("<first@example.com>")
+    );
+
+    let mut inserted = vec![opened.first_entry.clone()];
+    for bits in 0..8 {
+        let flags = EntryFlags::from_bits(bits);
+        let entry = add_mail_entry(store, opened.ticket.id, None, flags).await;
+        assert_eq!(entry.flags, flags, "returned as inserted");
+        inserted.push(entry);
+    }
+    let stored = store
+        .reader()
+        .await
+        .expect("reader")
+        .entries(opened.ticket.id)
+        .await
+        .expect("entries");
+    assert_eq!(stored, inserted);
+    let flags: Vec<_> = stored[1..]
+        .iter()
+        .map(|e| (e.flags.unknown_sender, e.flags.bounce, e.flags.automatic))
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            (false, false, false),
+            (true, false, false),
+            (false, true, false),
+            (true, true, false),
+            (false, false, true),
+            (true, false, true),
+            (false, true, true),
+            (true, true, true),
+        ]
+    );
+    // Entries written without marks (the API, the web) carry none.
+    add_entry(store, opened.ticket.id, EntryKind::Note, "plain note").await;
+    let stored = store
+        .reader()
+        .await
+        .expect("reader")
+        .entries(opened.ticket.id)
+        .await
+        .expect("entries");
+    assert_eq!(stored.last().expect("note").flags, EntryFlags::default());
+}
+
+/// A raw message is stored pending, with its size, and its bytes come back exactly: not UTF-8,
+/// CR/LF line ends, NUL and every other byte value.
+pub async fn inbound_insert_round_trips_bytes(store: &dyn Store) {
+    let mut raw =
+        b"From: =?iso-8859-1?q?Ren=E9?= <rene@example.com>\r\nSubject: caf\xe9\r\n\r\n".to_vec();
+    raw.extend_from_slice(b"line one\r\nNUL here:\0:end\r\n\xff\xfe\x80\xc3\x28\r\n.\r\n");
+    raw.extend((0..=255u8).cycle().take(256 * 64));
+    raw.extend_from_slice(b"\r\n\r\n");
+    assert!(std::str::from_utf8(&raw).is_err());
+
+    let now = helpline_core::now();
+    let message = raw_mail("pipe", None, None, &raw);
+    let (record, created) = store
+        .write(move |tx| Box::pin(async move { Ok(tx.insert_inbound(&message, now).await?) }))
+        .await
+        .expect("stored");
+    assert!(created);
+    assert_eq!(
+        record,
+        InboundRecord {
+            id: record.id,
+            source: "pipe".into(),
+            mailbox: None,
+            source_uid: None,
+            size: i64::try_from(raw.len()).expect("size"),
+            status: InboundStatus::Pending,
+            class: None,
+            rule: None,
+            message_id: None,
+            ticket_id: None,
+            entry_id: None,
+            attempts: 0,
+            received_at: now,
+            processed_at: None,
+        }
+    );
+    let (stored, bytes) = read_inbound(store, record.id).await;
+    assert_eq!(stored, record);
+    assert!(bytes == raw, "the bytes come back exactly");
+
+    // An empty message is stored too (size 0), and a missing id is None.
+    let (empty, created) = store_inbound(store, raw_mail("api", None, None, b"")).await;
+    assert!(created);
+    assert_eq!(empty.size, 0);
+    assert!(empty.id > record.id);
+    assert_eq!(read_inbound(store, empty.id).await, (empty, Vec::new()));
+    let mut r = store.reader().await.expect("reader");
+    assert!(
+        r.inbound(InboundId(987_654))
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+}
+
+/// A `(mailbox, source_uid)` seen before is stored once: the repeat returns the first record with
+/// `false`, also when the mailbox is missing. Messages without a uid are always stored.
+pub async fn inbound_same_source_uid_is_stored_once(store: &dyn Store) {
+    let (first, created) = store_inbound(
+        store,
+        raw_mail("imap", Some("INBOX"), Some("7:42"), b"first"),
+    )
+    .await;
+    assert!(created);
+    let (again, created) = store_inbound(
+        store,
+        raw_mail("imap", Some("INBOX"), Some("7:42"), b"second"),
+    )
+    .await;
+    assert!(!created, "a repeat is reported");
+    assert_eq!(again, first, "the repeat returns the first record");
+    assert_eq!(read_inbound(store, first.id).await.1, b"first");
+
+    // The same uid in another mailbox, or in none, is another message.
+    let (other_box, created) =
+        store_inbound(store, raw_mail("imap", Some("Support"), Some("7:42"), b"x")).await;
+    assert!(created);
+    assert_ne!(other_box.id, first.id);
+    let (no_box, created) = store_inbound(store, raw_mail("pop3", None, Some("7:42"), b"y")).await;
+    assert!(created);
+    assert_ne!(no_box.id, first.id);
+    assert_eq!(
+        (no_box.mailbox.as_deref(), no_box.source_uid.as_deref()),
+        (None, Some("7:42"))
+    );
+    // Without a mailbox, a repeated uid collides too.
+    let (no_box_again, created) =
+        store_inbound(store, raw_mail("pop3", None, Some("7:42"), b"z")).await;
+    assert!(!created, "NULL mailboxes collide");
+    assert_eq!(no_box_again, no_box);
+    // Uids compare exactly.
+    let (upper, created) =
+        store_inbound(store, raw_mail("imap", Some("INBOX"), Some("7:42 "), b"u")).await;
+    assert!(created);
+    assert_ne!(upper.id, first.id);
+
+    // Without a uid, nothing identifies a repeat: both are stored.
+    let (a, created_a) = store_inbound(store, raw_mail("imap", Some("INBOX"), None, b"n")).await;
+    let (b, created_b) = store_inbound(store, raw_mail("imap", Some("INBOX"), None, b"n")).await;
+    assert!(created_a && created_b);
+    assert_ne!(a.id, b.id);
+
+    // A repeat inside one transaction leaves the transaction usable (no constraint error).
+    let (inner_first, inner_again, later) = store
+        .write(|tx| {
+            Box::pin(async move {
+                let now = helpline_core::now();
+                let message = raw_mail("imap", None, Some("9:1"), b"once");
+                let first = tx.insert_inbound(&message, now).await?;
+                let again = tx.insert_inbound(&message, now).await?;
+                let later = tx
+                    .insert_inbound(&raw_mail("api", None, None, b"after"), now)
+                    .await?;
+                Ok((first, again, later))
+            })
+        })
+        .await
+        .expect("one transaction");
+    assert!(inner_first.1 && !inner_again.1 && later.1);
+    assert_eq!(inner_again.0, inner_first.0);
+
+    // Concurrent fetches of one message store it once.
+    let results = join_all((0..8).map(|i| {
+        store.write(move |tx| {
+            Box::pin(async move {
+                let message = raw_mail(
+                    "imap",
+                    Some("INBOX"),
+                    Some("8:8"),
+                    format!("{i}").as_bytes(),
+                );
+                Ok(tx.insert_inbound(&message, helpline_core::now()).await?)
+            })
+        })
+    }))
+    .await;
+    let results: Vec<_> = results
+        .into_iter()
+        .map(|r| r.expect("concurrent insert"))
+        .collect();
+    assert_eq!(results.iter().filter(|r| r.1).count(), 1, "created once");
+    let ids: HashSet<_> = results.iter().map(|r| r.0.id).collect();
+    assert_eq!(ids.len(), 1, "one record: {ids:?}");
+
+    let counts = store
+        .reader()
+        .await
+        .expect("reader")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(counts.inbound, 9);
+}
+
+/// `finish_inbound` stores every outcome field (replacing an earlier outcome) and counts the
+/// attempts; finishing a missing message fails.
+pub async fn finish_inbound_stores_outcome_and_counts_attempts(store: &dyn Store) {
+    let opened = open_ticket(
+        store,
+        &DeskSettings::default(),
+        new_ticket("outcome@example.com"),
+        Actor::system(),
+    )
+    .await
+    .expect("ticket");
+    let (record, _) =
+        store_inbound(store, raw_mail("imap", Some("INBOX"), Some("1:5"), b"m")).await;
+
+    let quarantined = InboundOutcome {
+        status: InboundStatus::Quarantined,
+        class: Some("normal".into()),
+        rule: "error: no From header".into(),
+        message_id: Some("<q@example.com>".into()),
+        ticket_id: None,
+        entry_id: None,
+    };
+    // Explicit times in the past: a later outcome's `processed_at` must replace them.
+    let first_at = helpline_core::now() - Duration::seconds(10);
+    {
+        let quarantined = quarantined.clone();
+        store
+            .write(move |tx| {
+                Box::pin(
+                    async move { Ok(tx.finish_inbound(record.id, &quarantined, first_at).await?) },
+                )
+            })
+            .await
+            .expect("finished");
+    }
+    let (stored, bytes) = read_inbound(store, record.id).await;
+    assert_eq!(bytes, b"m", "finishing keeps the bytes");
+    assert_eq!(
+        stored,
+        InboundRecord {
+            status: InboundStatus::Quarantined,
+            class: Some("normal".into()),
+            rule: Some("error: no From header".into()),
+            message_id: Some("<q@example.com>".into()),
+            attempts: 1,
+            processed_at: Some(first_at),
+            ..record.clone()
+        }
+    );
+
+    // A retry succeeds: every field takes the new outcome.
+    let processed = InboundOutcome {
+        status: InboundStatus::Processed,
+        class: Some("auto_reply".into()),
+        rule: "threaded by In-Reply-To".into(),
+        message_id: Some("<p@example.com>".into()),
+        ticket_id: Some(opened.ticket.id),
+        entry_id: Some(opened.first_entry.id),
+    };
+    let second_at = first_at + Duration::seconds(5);
+    {
+        let processed = processed.clone();
+        store
+            .write(move |tx| {
+                Box::pin(
+                    async move { Ok(tx.finish_inbound(record.id, &processed, second_at).await?) },
+                )
+            })
+            .await
+            .expect("finished");
+    }
+    let (stored, _) = read_inbound(store, record.id).await;
+    assert_eq!(
+        stored,
+        InboundRecord {
+            status: InboundStatus::Processed,
+            class: Some("auto_reply".into()),
+            rule: Some("threaded by In-Reply-To".into()),
+            message_id: Some("<p@example.com>".into()),
+            ticket_id: Some(opened.ticket.id),
+            entry_id: Some(opened.first_entry.id),
+            attempts: 2,
+            processed_at: Some(second_at),
+            ..record.clone()
+        }
+    );
+
+    // Optional fields are cleared by an outcome without them.
+    finish(
+        store,
+        record.id,
+        &outcome(InboundStatus::Duplicate, "seen <p@example.com>"),
+    )
+    .await;
+    let (stored, _) = read_inbound(store, record.id).await;
+    assert_eq!(stored.status, InboundStatus::Duplicate);
+    assert_eq!(
+        (
+            stored.class,
+            stored.message_id,
+            stored.ticket_id,
+            stored.entry_id
+        ),
+        (None, None, None, None)
+    );
+    assert_eq!(stored.rule.as_deref(), Some("seen <p@example.com>"));
+    assert_eq!(stored.attempts, 3);
+    assert_eq!(stored.received_at, record.received_at);
+    assert!(stored.processed_at.is_some_and(|at| at > second_at));
+
+    // A missing message is an error, and the failed unit of work writes nothing.
+    let missing = store
+        .write(|tx| {
+            Box::pin(async move {
+                tx.insert_inbound(
+                    &raw_mail("api", None, None, b"rolled back"),
+                    helpline_core::now(),
+                )
+                .await?;
+                tx.finish_inbound(
+                    InboundId(987_654),
+                    &outcome(InboundStatus::Ignored, "x"),
+                    helpline_core::now(),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await;
+    assert!(missing.is_err(), "finishing a missing message fails");
+    let counts = store
+        .reader()
+        .await
+        .expect("reader")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(counts.inbound, 1);
+}
+
+/// `inbound_list` selects one status, oldest first, after a cursor, at most `limit`.
+pub async fn inbound_list_by_status_pages(store: &dyn Store) {
+    let mut records = Vec::new();
+    for i in 0..7 {
+        let uid = format!("1:{i}");
+        let (record, _) =
+            store_inbound(store, raw_mail("imap", Some("INBOX"), Some(&uid), b"m")).await;
+        records.push(record);
+    }
+    for i in [1, 3, 5] {
+        finish(
+            store,
+            records[i].id,
+            &outcome(InboundStatus::Processed, "new ticket"),
+        )
+        .await;
+    }
+    let list = |status, after, limit| async move {
+        store
+            .reader()
+            .await
+            .expect("reader")
+            .inbound_list(status, after, limit)
+            .await
+            .expect("inbound list")
+    };
+    let pending = list(InboundStatus::Pending, None, 100).await;
+    let expected: Vec<_> = [0, 2, 4, 6].iter().map(|&i| records[i].clone()).collect();
+    assert_eq!(pending, expected, "pending, oldest first, without bytes");
+
+    let processed = list(InboundStatus::Processed, None, 100).await;
+    let ids: Vec<_> = processed.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![records[1].id, records[3].id, records[5].id]);
+    assert!(
+        processed
+            .iter()
+            .all(|r| r.attempts == 1 && r.processed_at.is_some())
+    );
+
+    // Paging: the cursor is the last id seen, pages neither skip nor repeat.
+    let page1 = list(InboundStatus::Pending, None, 3).await;
+    assert_eq!(page1, expected[..3]);
+    let page2 = list(InboundStatus::Pending, Some(page1[2].id), 3).await;
+    assert_eq!(page2, expected[3..]);
+    let page3 = list(InboundStatus::Pending, Some(page2[0].id), 3).await;
+    assert!(page3.is_empty());
+    // The cursor need not be a message of this status.
+    let after_processed = list(InboundStatus::Pending, Some(records[3].id), 100).await;
+    assert_eq!(after_processed, expected[2..]);
+    assert!(list(InboundStatus::Pending, None, 0).await.is_empty());
+    for status in [
+        InboundStatus::Duplicate,
+        InboundStatus::Ignored,
+        InboundStatus::Quarantined,
+    ] {
+        assert!(list(status, None, 100).await.is_empty(), "{status:?}");
+    }
+}
+
+/// `entry_by_message_id` finds the newest entry carrying one of the ids, compares exactly, and
+/// finds nothing for no ids.
+pub async fn entry_by_message_id_finds_newest(store: &dyn Store) {
+    let mut new = new_ticket("thread-a@example.com");
+    new.mail = MailIds {
+        message_id: Some("<first@example.com>".into()),
+        ..MailIds::default()
+    };
+    let a = open_ticket(store, &DeskSettings::default(), new, Actor::system())
+        .await
+        .expect("ticket a");
+    let b = open_with(store, "thread-b@example.com", "Other", "Other ticket").await;
+    let a_reply = add_mail_entry(
+        store,
+        a.ticket.id,
+        Some("<reply@example.com>"),
+        EntryFlags::default(),
+    )
+    .await;
+    // Entries without a Message-ID are never found.
+    add_mail_entry(store, a.ticket.id, None, EntryFlags::default()).await;
+    add_entry(store, b.id, EntryKind::Note, "note without ids").await;
+    // The same id again, later, on another ticket: the newest wins.
+    let b_reply = add_mail_entry(
+        store,
+        b.id,
+        Some("<reply@example.com>"),
+        EntryFlags::default(),
+    )
+    .await;
+    assert!(b_reply.id > a_reply.id);
+
+    let first = Some((a.ticket.id, a.first_entry.id));
+    let newest_reply = Some((b.id, b_reply.id));
+    assert_eq!(by_message_id(store, &["<first@example.com>"]).await, first);
+    assert_eq!(
+        by_message_id(store, &["<reply@example.com>"]).await,
+        newest_reply
+    );
+    assert_eq!(
+        by_message_id(store, &["<nobody@example.com>", "<first@example.com>"]).await,
+        first,
+        "ids that match nothing are ignored"
+    );
+    assert_eq!(
+        by_message_id(store, &["<first@example.com>", "<reply@example.com>"]).await,
+        newest_reply,
+        "the newest entry among all given ids"
+    );
+    // Exact: case, brackets, whitespace and prefixes all matter.
+    for near in [
+        "<FIRST@example.com>",
+        "<first@EXAMPLE.com>",
+        "first@example.com",
+        "<first@example.com",
+        " <first@example.com>",
+        "<first@example.com> ",
+        "<first@example.co",
+        "%first%",
+        "",
+    ] {
+        assert_eq!(by_message_id(store, &[near]).await, None, "{near:?}");
+    }
+    assert_eq!(by_message_id(store, &[]).await, None, "no ids, no entry");
+    // Odd input is only text: quotes, NUL, SQL.
+    assert_eq!(
+        by_message_id(store, &["<a'b@example.com>", "x\0y", "') or 1=1 --"]).await,
+        None
+    );
+
+    // A long References list (more ids than one statement takes) still finds the match, wherever
+    // it is in the list.
+    let mut many: Vec<String> = (0..2500)
+        .map(|i| format!("<unknown{i}@example.com>"))
+        .collect();
+    many.insert(1700, "<first@example.com>".into());
+    let found = store
+        .reader()
+        .await
+        .expect("reader")
+        .entry_by_message_id(&many)
+        .await
+        .expect("long list");
+    assert_eq!(found, first);
+    many.insert(10, "<reply@example.com>".into());
+    let found = store
+        .reader()
+        .await
+        .expect("reader")
+        .entry_by_message_id(&many)
+        .await
+        .expect("long list");
+    assert_eq!(found, newest_reply);
+}
+
+/// A setting is set once: a later `init_setting` keeps the first value and returns it.
+pub async fn settings_init_once(store: &dyn Store) {
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(r.setting("mail.secret").await.expect("setting"), None);
+    drop(r);
+    let init = |name: &'static str, value: &'static str| {
+        store.write(move |tx| Box::pin(async move { Ok(tx.init_setting(name, value).await?) }))
+    };
+    assert_eq!(init("mail.secret", "first").await.expect("init"), "first");
+    assert_eq!(init("mail.secret", "second").await.expect("init"), "first");
+    assert_eq!(init("other", "x").await.expect("init"), "x");
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(
+        r.setting("mail.secret").await.expect("setting").as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        r.setting("other").await.expect("setting").as_deref(),
+        Some("x")
+    );
+    assert_eq!(r.setting("MAIL.SECRET").await.expect("setting"), None);
+    drop(r);
+
+    // Nodes starting at once agree on one value.
+    let values = join_all((0..8).map(|i| {
+        store.write(move |tx| {
+            Box::pin(async move { Ok(tx.init_setting("race", &format!("value {i}")).await?) })
+        })
+    }))
+    .await;
+    let values: HashSet<_> = values
+        .into_iter()
+        .map(|v| v.expect("concurrent init"))
+        .collect();
+    assert_eq!(values.len(), 1, "one value: {values:?}");
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(
+        r.setting("race").await.expect("setting"),
+        values.into_iter().next()
+    );
 }

@@ -64,7 +64,14 @@ macro_rules! conformance_suite {
             idempotency_expired_claim_is_replaced,
             idempotency_purge_counts,
             idempotency_rolled_back_claim_leaves_key_free,
-            concurrent_idempotent_requests_run_once
+            concurrent_idempotent_requests_run_once,
+            entry_flags_round_trip,
+            inbound_insert_round_trips_bytes,
+            inbound_same_source_uid_is_stored_once,
+            finish_inbound_stores_outcome_and_counts_attempts,
+            inbound_list_by_status_pages,
+            entry_by_message_id_finds_newest,
+            settings_init_once
         );
     };
     (@cases $factory:path, $($case:ident),* $(,)?) => {$(

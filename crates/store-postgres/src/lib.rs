@@ -14,9 +14,11 @@ use async_trait::async_trait;
 use helpline_core::store::{ErasedWork, Reader, Store};
 use helpline_core::{Error, StoreError};
 use queries::Conn;
+use sqlx::ConnectOptions;
 use sqlx::Connection;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::any::Any;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Connections kept open at most. Writers and readers share them; beyond this many, units of
@@ -35,11 +37,21 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:5432/dbname`) and
     /// applies pending migrations. The database itself must exist.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        // One direct connection first: an unreachable server fails at once (the pool would keep
+        // retrying until its acquire timeout), which `helpline pipe` needs to tell the mail
+        // server "try again later" promptly.
+        let probe = options
+            .connect()
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(0)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         // The migrator takes an advisory lock, so two servers starting at once do not both

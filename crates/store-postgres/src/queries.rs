@@ -23,9 +23,10 @@ use helpline_core::ids::{
     ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, FileId, PriorityId, StaffId, StatusId,
     TicketId, TopicId, UserId,
 };
+use helpline_core::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
 use helpline_core::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use helpline_core::store::{Reader, RowCounts, TicketDraft, TicketQuery, Writer};
-use helpline_core::thread::{Author, EntryKind, MailIds, NewEntry, ThreadEntry};
+use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::{CustomerContact, User};
 use sqlx::postgres::{PgConnection, PgRow};
@@ -54,8 +55,15 @@ macro_rules! ticket_select {
 macro_rules! entry_select {
     () => {
         "select entry_id, ticket_id, kind, user_id, staff_id, display_name, title, body, format, \
-         source, ip, api_key_id, mail_message_id, mail_in_reply_to, mail_references, created_at \
-         from thread_entry "
+         source, ip, api_key_id, mail_message_id, mail_in_reply_to, mail_references, flags, \
+         created_at from thread_entry "
+    };
+}
+
+macro_rules! inbound_columns {
+    () => {
+        "inbound_id, source, mailbox, source_uid, size, status, class, rule, message_id, \
+         ticket_id, entry_id, attempts, received_at, processed_at "
     };
 }
 
@@ -174,8 +182,39 @@ fn entry_row(row: &PgRow) -> Result<ThreadEntry, StoreError> {
             in_reply_to: row.try_get("mail_in_reply_to").map_err(db)?,
             references: row.try_get("mail_references").map_err(db)?,
         },
+        flags: EntryFlags::from_bits(row.try_get("flags").map_err(db)?),
         created_at: row.try_get("created_at").map_err(db)?,
         attachments: Vec::new(),
+    })
+}
+
+fn inbound_row(row: &PgRow) -> Result<InboundRecord, StoreError> {
+    let attempts: i32 = row.try_get("attempts").map_err(db)?;
+    Ok(InboundRecord {
+        id: InboundId(row.try_get("inbound_id").map_err(db)?),
+        source: row.try_get("source").map_err(db)?,
+        mailbox: row.try_get("mailbox").map_err(db)?,
+        source_uid: row.try_get("source_uid").map_err(db)?,
+        size: row.try_get("size").map_err(db)?,
+        status: parsed(
+            "inbound status",
+            row.try_get("status").map_err(db)?,
+            InboundStatus::parse,
+        )?,
+        class: row.try_get("class").map_err(db)?,
+        rule: row.try_get("rule").map_err(db)?,
+        message_id: row.try_get("message_id").map_err(db)?,
+        ticket_id: row
+            .try_get::<Option<i64>, _>("ticket_id")
+            .map_err(db)?
+            .map(TicketId),
+        entry_id: row
+            .try_get::<Option<i64>, _>("entry_id")
+            .map_err(db)?
+            .map(EntryId),
+        attempts: i64::from(attempts),
+        received_at: row.try_get("received_at").map_err(db)?,
+        processed_at: row.try_get("processed_at").map_err(db)?,
     })
 }
 
@@ -406,6 +445,10 @@ fn states_matching(state: StatusState) -> &'static [StatusState] {
 /// it could be read. One retry always suffices unless purges keep racing the same key.
 const CLAIM_ATTEMPTS: usize = 3;
 
+/// How many Message-IDs one statement looks up at most: a References header can list any number,
+/// and a statement takes a bounded number of bind parameters.
+const MESSAGE_ID_BATCH: usize = 500;
+
 /// An idempotency record read back.
 fn idempotency_row(row: &PgRow) -> Result<IdempotencyRecord, StoreError> {
     let status: i32 = row.try_get("status").map_err(db)?;
@@ -430,7 +473,8 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
              (select count(*) from attachment) as attachments, \
              (select count(*) from collaborator) as collaborators, \
              (select count(*) from event) as events, \
-             (select count(*) from idempotency_key) as idempotency_keys",
+             (select count(*) from idempotency_key) as idempotency_keys, \
+             (select count(*) from inbound_mail) as inbound",
         )
         .fetch_one(self.conn())
         .await
@@ -445,7 +489,94 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
             collaborators: count("collaborators")?,
             events: count("events")?,
             idempotency_keys: count("idempotency_keys")?,
+            inbound: count("inbound")?,
         })
+    }
+
+    async fn inbound(
+        &mut self,
+        id: InboundId,
+    ) -> Result<Option<(InboundRecord, Vec<u8>)>, StoreError> {
+        let row = query(concat!(
+            "select ",
+            inbound_columns!(),
+            ", raw from inbound_mail where inbound_id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        row.map(|row| Ok((inbound_row(&row)?, row.try_get("raw").map_err(db)?)))
+            .transpose()
+    }
+
+    async fn inbound_list(
+        &mut self,
+        status: InboundStatus,
+        after: Option<InboundId>,
+        limit: u32,
+    ) -> Result<Vec<InboundRecord>, StoreError> {
+        let rows = query(concat!(
+            "select ",
+            inbound_columns!(),
+            "from inbound_mail where status = $1 and inbound_id > $2 \
+             order by inbound_id limit $3"
+        ))
+        .bind(status.as_str())
+        .bind(after.map_or(0, |id| id.0))
+        .bind(i64::from(limit))
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        map_rows(&rows, inbound_row)
+    }
+
+    async fn entry_by_message_id(
+        &mut self,
+        message_ids: &[String],
+    ) -> Result<Option<(TicketId, EntryId)>, StoreError> {
+        // PostgreSQL text cannot hold NUL, so no stored id contains one, and binding such an id
+        // would fail the statement: leave those out.
+        let message_ids: Vec<&str> = message_ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !id.contains('\0'))
+            .collect();
+        let mut newest: Option<(TicketId, EntryId)> = None;
+        for batch in message_ids.chunks(MESSAGE_ID_BATCH) {
+            // Exact comparison: `in` compares text by the database collation, which is
+            // deterministic (case and accents matter).
+            let mut sql = QueryBuilder::<Postgres>::new(
+                "select ticket_id, entry_id from thread_entry where mail_message_id in (",
+            );
+            let mut ids = sql.separated(", ");
+            for id in batch {
+                ids.push_bind(*id);
+            }
+            sql.push(") order by entry_id desc limit 1");
+            let row = sql.build().fetch_optional(self.conn()).await.map_err(db)?;
+            if let Some(row) = row {
+                let found = (
+                    TicketId(row.try_get("ticket_id").map_err(db)?),
+                    EntryId(row.try_get("entry_id").map_err(db)?),
+                );
+                if newest.is_none_or(|(_, entry)| found.1 > entry) {
+                    newest = Some(found);
+                }
+            }
+        }
+        Ok(newest)
+    }
+
+    async fn setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        query("select value from setting where name = $1")
+            .bind(name)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(db)
     }
 
     async fn ticket_by_number(
@@ -1111,8 +1242,8 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
         let entry_id: i64 = query(
             "insert into thread_entry (ticket_id, kind, user_id, staff_id, display_name, title, \
              body, format, source, ip, api_key_id, mail_message_id, mail_in_reply_to, \
-             mail_references, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             mail_references, flags, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              returning entry_id",
         )
         .bind(ticket.0)
@@ -1129,6 +1260,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
         .bind(&entry.mail.message_id)
         .bind(&entry.mail.in_reply_to)
         .bind(&entry.mail.references)
+        .bind(entry.flags.bits())
         .bind(now)
         .fetch_one(self.conn())
         .await
@@ -1187,6 +1319,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
             ip: entry.ip,
             api_key_id: entry.api_key_id,
             mail: entry.mail.clone(),
+            flags: entry.flags,
             created_at: now,
             attachments,
         })
@@ -1299,6 +1432,118 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
         .await
         .map_err(db)?;
         map_optional(row, key_row)
+    }
+
+    async fn insert_inbound(
+        &mut self,
+        message: &NewInbound,
+        now: OffsetDateTime,
+    ) -> Result<(InboundRecord, bool), StoreError> {
+        // The conflict target names the partial unique index on (mailbox, uid). When another
+        // transaction is storing the same message right now, this insert waits for it to end,
+        // then inserts nothing (it committed) or inserts (it rolled back); it never raises the
+        // unique violation that would abort the caller's transaction. A message without a uid
+        // is not in the index and is always stored.
+        let inserted = query(concat!(
+            "insert into inbound_mail (source, mailbox, source_uid, raw, size, received_at) \
+             values ($1, $2, $3, $4, $5, $6) \
+             on conflict (coalesce(mailbox, ''), source_uid) where source_uid is not null \
+             do nothing returning ",
+            inbound_columns!()
+        ))
+        .bind(&message.source)
+        .bind(&message.mailbox)
+        .bind(&message.source_uid)
+        .bind(&message.raw)
+        .bind(content_size(&message.raw))
+        .bind(now)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        if let Some(row) = inserted {
+            return Ok((inbound_row(&row)?, true));
+        }
+        // READ COMMITTED: this new statement sees the row the other transaction committed.
+        let existing = query(concat!(
+            "select ",
+            inbound_columns!(),
+            "from inbound_mail where coalesce(mailbox, '') = coalesce($1, '') \
+             and source_uid = $2"
+        ))
+        .bind(&message.mailbox)
+        .bind(&message.source_uid)
+        .fetch_optional(self.conn())
+        .await
+        .map_err(db)?;
+        match existing {
+            Some(row) => Ok((inbound_row(&row)?, false)),
+            None => Err(StoreError::Other(
+                format!(
+                    "inbound message {:?} in mailbox {:?} was neither inserted nor found",
+                    message.source_uid, message.mailbox
+                )
+                .into(),
+            )),
+        }
+    }
+
+    async fn lock_inbound(&mut self, id: InboundId) -> Result<Option<InboundStatus>, StoreError> {
+        let row = query("select status from inbound_mail where inbound_id = $1 for update")
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        row.map(|row| {
+            let status: String = row.try_get("status").map_err(db)?;
+            InboundStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown inbound status '{status}'")))
+        })
+        .transpose()
+    }
+
+    async fn finish_inbound(
+        &mut self,
+        id: InboundId,
+        outcome: &InboundOutcome,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let updated = query(
+            "update inbound_mail set status = $2, class = $3, rule = $4, message_id = $5, \
+             ticket_id = $6, entry_id = $7, processed_at = $8, attempts = attempts + 1 \
+             where inbound_id = $1",
+        )
+        .bind(id.0)
+        .bind(outcome.status.as_str())
+        .bind(&outcome.class)
+        .bind(&outcome.rule)
+        .bind(&outcome.message_id)
+        .bind(outcome.ticket_id.map(|id| id.0))
+        .bind(outcome.entry_id.map(|id| id.0))
+        .bind(now)
+        .execute(self.conn())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::Other(
+                format!("inbound message {id} cannot be finished: it does not exist").into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn init_setting(&mut self, name: &str, value: &str) -> Result<String, StoreError> {
+        // Nodes starting at once: the primary key makes a concurrent insert wait for the first
+        // to commit and then insert nothing; the select below then reads the committed value.
+        query("insert into setting (name, value) values ($1, $2) on conflict (name) do nothing")
+            .bind(name)
+            .bind(value)
+            .execute(self.conn())
+            .await
+            .map_err(db)?;
+        self.setting(name).await?.ok_or_else(|| {
+            StoreError::Other(format!("setting '{name}' was neither inserted nor found").into())
+        })
     }
 
     async fn insert_department(

@@ -134,3 +134,75 @@ async fn overlapping_idempotency_claims_wait_for_each_other() {
     postgres.close().await;
     database.drop_database().await;
 }
+
+/// Eight transactions store the same fetched message at the same moment (held at a barrier
+/// inside their units of work, on eight connections), with and without a mailbox, and set the
+/// same setting. The unique index must make them wait for each other rather than fail with a
+/// unique violation: one stores the message, every other gets its record; all agree on one
+/// setting value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_inbound_inserts_store_one_message() {
+    use helpline_core::inbound::NewInbound;
+    let Some(database) = ScratchDatabase::from_env().await else {
+        return;
+    };
+    let postgres = PostgresStore::open(database.url()).await.expect("open");
+    let store: &dyn Store = &postgres;
+    for (round, mailbox) in [Some("INBOX"), None, Some("Support")]
+        .into_iter()
+        .enumerate()
+    {
+        let barrier = Arc::new(tokio::sync::Barrier::new(8));
+        let results = futures::future::join_all((0..8).map(|i| {
+            let barrier = Arc::clone(&barrier);
+            let message = NewInbound {
+                source: "imap".into(),
+                mailbox: mailbox.map(str::to_owned),
+                source_uid: Some(format!("1:{round}")),
+                raw: format!("copy {i}").into_bytes(),
+            };
+            store.write(move |tx| {
+                Box::pin(async move {
+                    barrier.wait().await;
+                    let now = helpline_core::now();
+                    let (record, created) = tx.insert_inbound(&message, now).await?;
+                    let secret = tx.init_setting("secret", &format!("value {i}")).await?;
+                    if created {
+                        // Hold the row a moment so the others are surely waiting on it.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Ok((record, created, secret))
+                })
+            })
+        }))
+        .await;
+        let results: Vec<_> = results
+            .into_iter()
+            .map(|r| r.expect("no insert fails"))
+            .collect();
+        assert_eq!(
+            results.iter().filter(|r| r.1).count(),
+            1,
+            "round {round}: stored once"
+        );
+        let records: HashSet<_> = results.iter().map(|r| r.0.id).collect();
+        assert_eq!(records.len(), 1, "round {round}: one record: {records:?}");
+        assert!(results.iter().all(|r| r.0 == results[0].0));
+        let secrets: HashSet<_> = results.iter().map(|r| r.2.clone()).collect();
+        assert_eq!(
+            secrets.len(),
+            1,
+            "round {round}: one setting value: {secrets:?}"
+        );
+    }
+    let counts = store
+        .reader()
+        .await
+        .expect("reader")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(counts.inbound, 3);
+    postgres.close().await;
+    database.drop_database().await;
+}

@@ -41,6 +41,10 @@ pub(crate) fn routes() -> Router<AppState> {
                 post(create_xml).fallback(url_not_supported),
             )
             .route(
+                &format!("{prefix}/tickets.email"),
+                post(create_email).fallback(url_not_supported),
+            )
+            .route(
                 &format!("{prefix}/tasks/cron"),
                 post(cron).fallback(url_not_supported),
             );
@@ -131,6 +135,48 @@ async fn create(state: AppState, peer: SocketAddr, request: Request, format: For
 
 /// The name of the help topic `raw` names, if it is a valid, existing topic id (invalid ones
 /// are reported by the checks that follow).
+/// `POST /api/tickets.email`: a raw RFC 822 message, as `automail.php`/`.pl` pipe it. The
+/// message goes through the mail intake pipeline (stored first, then threaded): `201` with the
+/// number of the ticket it was attached to, new or existing; a repeated Message-ID answers the
+/// same number. A message that was stored but not posted (a bounce about nothing of ours, or one
+/// quarantined for an operator) answers `201` with an empty body: it is safe with us, and a
+/// mail server must neither retry nor bounce it.
+async fn create_email(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let ip = client_ip(peer.ip(), request.headers(), &state.api.trusted_proxies);
+    if let Err(response) = check_key(&state, request.headers(), ip, Scope::TicketsCreate).await {
+        return response;
+    }
+    let body = match read_body(request.into_body(), state.api.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Email parse failed: the body is empty",
+        );
+    }
+    let message = helpline_core::inbound::NewInbound {
+        source: "api".into(),
+        mailbox: None,
+        source_uid: None,
+        raw: body.to_vec(),
+    };
+    match helpline_mail::pipeline::receive(&*state.store, &state.desk, &state.intake, message).await
+    {
+        Ok(outcome) => text(
+            StatusCode::CREATED,
+            outcome.ticket.map(|n| n.to_string()).unwrap_or_default(),
+        ),
+        Err(Error::Store(error)) => store_failure(&error),
+        Err(error) => failure(&error),
+    }
+}
+
 async fn topic_name(state: &AppState, raw: Option<&str>) -> Result<Option<String>, StoreError> {
     let Some(id) = raw.and_then(|r| r.trim().parse::<i64>().ok()) else {
         return Ok(None);

@@ -193,6 +193,8 @@ pub fn check(
                 alert: raw.alert.unwrap_or(true),
                 autorespond: raw.autorespond.unwrap_or(true),
             },
+            mail: Default::default(),
+            flags: Default::default(),
         }),
         _ => Err(errors),
     }

@@ -8,6 +8,7 @@ pub(crate) mod auth;
 mod body;
 pub(crate) use body::read_body;
 mod catalog;
+mod inbound;
 pub(crate) mod input;
 mod posts;
 pub mod problem;
@@ -52,6 +53,7 @@ use utoipa_axum::routes;
         (name = "collaborators", description = "Customers taking part in a ticket"),
         (name = "catalogues", description = "Departments, topics, statuses, priorities, staff"),
         (name = "users", description = "Customers"),
+        (name = "mail", description = "Raw mail into the intake pipeline"),
     )
 )]
 struct ApiDoc;
@@ -139,6 +141,7 @@ pub(crate) fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(catalog::staff))
         .routes(routes!(catalog::list_users, catalog::post_user))
         .routes(routes!(catalog::get_user))
+        .routes(routes!(inbound::post_email))
         .split_for_parts();
     let mut openapi = openapi;
     add_common_problems(&mut openapi);

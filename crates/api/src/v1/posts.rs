@@ -96,6 +96,9 @@ pub async fn post_message(
             attachments,
             ip: Some(ip),
             source: Source::Api,
+            mail: Default::default(),
+            may_reopen: true,
+            flags: Default::default(),
         }),
         _ => None,
     };
@@ -279,6 +282,8 @@ pub async fn post_note(
             author,
             title,
             body,
+            mail: Default::default(),
+            flags: Default::default(),
         }),
         _ => None,
     };

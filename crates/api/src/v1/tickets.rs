@@ -127,6 +127,8 @@ impl CreateTicketRequest {
                     alert: self.notify.unwrap_or(true),
                     autorespond: self.notify.unwrap_or(true),
                 },
+                mail: Default::default(),
+                flags: Default::default(),
             }),
             _ => None,
         };

@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::event::{Actor, EventKind, NewEvent};
 use crate::ids::{StaffId, StatusId, UserId};
 use crate::store::Writer;
-use crate::thread::{Author, EntryKind, MailIds, NewEntry, ThreadEntry};
+use crate::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use crate::ticket::{Source, Ticket, TicketNumber};
 use serde_json::json;
 use std::net::IpAddr;
@@ -24,6 +24,14 @@ pub enum CustomerRef {
     Email(EmailAddress),
     /// The customer's id.
     Id(UserId),
+    /// A sender who is not a participant, accepted only because the mail's headers thread it
+    /// onto the ticket: posted with a warning flag, reopening nothing.
+    Unverified {
+        /// The display name from the mail.
+        name: Option<String>,
+        /// The sender's address.
+        email: EmailAddress,
+    },
 }
 
 /// Who a staff reply or note comes from: a username, an address or an id.
@@ -59,6 +67,12 @@ pub struct CustomerMessage {
     pub ip: Option<IpAddr>,
     /// Channel.
     pub source: Source,
+    /// Mail headers, when it came by mail.
+    pub mail: MailIds,
+    /// Whether it may reopen a closed ticket (not for automatic mail).
+    pub may_reopen: bool,
+    /// Marks from mail intake.
+    pub flags: EntryFlags,
 }
 
 /// A checked staff reply.
@@ -92,6 +106,10 @@ pub struct InternalNote {
     pub title: Option<String>,
     /// The body.
     pub body: MessageBody,
+    /// Mail headers, when it came by mail.
+    pub mail: MailIds,
+    /// Marks from mail intake.
+    pub flags: EntryFlags,
 }
 
 /// The ticket after a post, and the new entry.
@@ -129,22 +147,44 @@ pub fn post_customer_message(
             // Read the clock only once the ticket is locked, so entries posted one after
             // another on a ticket also carry increasing times.
             let now = crate::now();
-            let poster = match &message.poster {
-                CustomerRef::Email(email) => tx.user_by_email(email).await?,
-                CustomerRef::Id(id) => tx.user(*id).await?,
-            };
             let collaborators = tx.collaborators(ticket.id).await?;
-            let poster = poster.filter(|user| {
-                user.id == ticket.user_id || collaborators.iter().any(|c| c.user_id == user.id)
-            });
-            let Some(poster) = poster else {
-                return Err(Error::Forbidden(format!(
-                    "only the owner of ticket {number} or one of its collaborators may post \
-                     messages on it"
-                )));
+            let is_participant =
+                |id: UserId| id == ticket.user_id || collaborators.iter().any(|c| c.user_id == id);
+            let (author, display_name, poster_id, may_reopen, flags) = match &message.poster {
+                CustomerRef::Unverified { name, email } => {
+                    let shown = match name {
+                        Some(name) => format!("{name} <{email}>"),
+                        None => email.to_string(),
+                    };
+                    let flags = EntryFlags {
+                        unknown_sender: true,
+                        ..message.flags
+                    };
+                    (Author::System, shown, None, false, flags)
+                }
+                reference => {
+                    let poster = match reference {
+                        CustomerRef::Email(email) => tx.user_by_email(email).await?,
+                        CustomerRef::Id(id) => tx.user(*id).await?,
+                        CustomerRef::Unverified { .. } => None,
+                    };
+                    let Some(poster) = poster.filter(|user| is_participant(user.id)) else {
+                        return Err(Error::Forbidden(format!(
+                            "only the owner of ticket {number} or one of its collaborators may \
+                             post messages on it"
+                        )));
+                    };
+                    (
+                        Author::User(poster.id),
+                        poster.name.clone(),
+                        Some(poster.id),
+                        message.may_reopen,
+                        message.flags,
+                    )
+                }
             };
             let status = current_status(tx, &ticket).await?;
-            if status.state != StatusState::Open {
+            if status.state != StatusState::Open && may_reopen {
                 if !status.allow_reopen {
                     return Err(Error::Conflict(format!(
                         "ticket {number} is {} and cannot be reopened",
@@ -159,14 +199,15 @@ pub fn post_customer_message(
                     ticket.id,
                     &NewEntry {
                         kind: EntryKind::Message,
-                        author: Author::User(poster.id),
-                        display_name: poster.name.clone(),
+                        author,
+                        display_name,
                         title: None,
                         body: message.body,
                         source: message.source,
                         ip: message.ip,
                         api_key_id: actor.api_key_id,
-                        mail: MailIds::default(),
+                        mail: message.mail,
+                        flags,
                         attachments: message.attachments,
                     },
                     now,
@@ -181,10 +222,14 @@ pub fn post_customer_message(
                 &ticket,
                 EventKind::MessagePosted,
                 Actor {
-                    user_id: Some(poster.id),
+                    user_id: poster_id,
                     ..actor
                 },
-                json!({"entry_id": entry.id, "collaborator": poster.id != ticket.user_id}),
+                json!({
+                    "entry_id": entry.id,
+                    "collaborator": poster_id.is_some_and(|id| id != ticket.user_id),
+                    "unknown_sender": poster_id.is_none(),
+                }),
                 now,
             )
             .await?;
@@ -220,6 +265,7 @@ pub fn post_staff_reply(number: TicketNumber, reply: StaffReply, actor: Actor) -
                         ip: None,
                         api_key_id: actor.api_key_id,
                         mail: MailIds::default(),
+                        flags: EntryFlags::default(),
                         attachments: reply.attachments,
                     },
                     now,
@@ -279,10 +325,15 @@ pub fn post_internal_note(number: TicketNumber, note: InternalNote, actor: Actor
                         display_name,
                         title: note.title,
                         body: note.body,
-                        source: Source::Api,
+                        source: if note.mail.message_id.is_some() {
+                            Source::Email
+                        } else {
+                            Source::Api
+                        },
                         ip: None,
                         api_key_id: actor.api_key_id,
-                        mail: MailIds::default(),
+                        mail: note.mail,
+                        flags: note.flags,
                         attachments: Vec::new(),
                     },
                     now,

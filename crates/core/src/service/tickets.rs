@@ -5,7 +5,7 @@ use crate::error::{Error, FieldError};
 use crate::event::{Actor, EventKind, NewEvent};
 use crate::number::NumberFormat;
 use crate::store::{Store, TicketDraft};
-use crate::thread::{Author, EntryKind, MailIds, NewEntry, ThreadEntry};
+use crate::thread::{Author, EntryKind, NewEntry, ThreadEntry};
 use crate::ticket::{NewTicket, Ticket};
 use serde_json::json;
 
@@ -160,7 +160,8 @@ pub fn open_ticket_work(
                         source: new.source,
                         ip: new.ip,
                         api_key_id: actor.api_key_id,
-                        mail: MailIds::default(),
+                        mail: new.mail,
+                        flags: new.flags,
                         attachments: new.attachments,
                     },
                     now,

@@ -62,6 +62,8 @@ fn every_command_has_help() {
         vec!["staff", "add", "--help"],
         vec!["staff", "list", "--help"],
         vec!["openapi", "--help"],
+        vec!["pipe", "--help"],
+        vec!["mail", "inspect", "--help"],
     ] {
         let out = ok(helpline(&args, &[], dir.path()));
         assert!(out.contains("Usage: helpline"), "{args:?}: {out}");
@@ -465,4 +467,111 @@ async fn commands_work_on_postgres() {
     ));
     assert!(listed.contains("admin"), "{listed}");
     database.remove().await;
+}
+
+/// Runs the binary with `input` on standard input.
+fn helpline_with_input(args: &[&str], input: &[u8], cwd: &Path) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("HELPLINE_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("HELPLINE_") && name != "HELPLINE_TEST_POSTGRES_URL" {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command.spawn().expect("start helpline");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait")
+}
+
+const MAIL: &[u8] =
+    b"From: Pat <pat@example.com>\r\nTo: support@example.net\r\nSubject: Piped in\r\n\
+Message-ID: <piped@example.com>\r\n\r\nHello from the mail server.\r\n\r\n\
+On Tue, 24 Nov 2026, Someone <s@example.com> wrote:\r\n> old text\r\n";
+
+#[test]
+fn pipe_answers_mail_servers_with_sysexits() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("pipe.db").display());
+    let stored = helpline_with_input(&["pipe", "--database", &url], MAIL, dir.path());
+    assert_eq!(stored.status.code(), Some(0), "{}", stderr(&stored));
+    assert!(stdout(&stored).contains("processed"), "{}", stdout(&stored));
+    let again = helpline_with_input(&["pipe", "--database", &url], MAIL, dir.path());
+    assert_eq!(again.status.code(), Some(0));
+    assert!(stdout(&again).contains("duplicate"), "{}", stdout(&again));
+    let junk = helpline_with_input(
+        &["pipe", "--database", &url],
+        b"no headers here",
+        dir.path(),
+    );
+    assert_eq!(
+        junk.status.code(),
+        Some(0),
+        "stored and quarantined, not bounced"
+    );
+    assert!(stdout(&junk).contains("quarantined"), "{}", stdout(&junk));
+    let empty = helpline_with_input(&["pipe", "--database", &url], b"", dir.path());
+    assert_eq!(
+        empty.status.code(),
+        Some(65),
+        "nothing to accept: a data error"
+    );
+    let down = helpline_with_input(
+        &["pipe", "--database", "postgres://nobody@127.0.0.1:1/none"],
+        MAIL,
+        dir.path(),
+    );
+    assert_eq!(
+        down.status.code(),
+        Some(75),
+        "database unavailable: try again later"
+    );
+}
+
+#[test]
+fn mail_inspect_explains_a_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("m.eml");
+    std::fs::write(&file, MAIL).expect("write");
+    let path = file.to_string_lossy().into_owned();
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(helpline(&["mail", "inspect", &path], &[], dir.path())))
+            .expect("JSON");
+    assert_eq!(report["class"], "normal");
+    assert_eq!(report["message_id"], "<piped@example.com>");
+    assert_eq!(report["from"]["address"], "pat@example.com");
+    assert_eq!(report["subject"], "Piped in");
+    assert_eq!(
+        report["visible_text"].as_str().map(str::trim),
+        Some("Hello from the mail server.")
+    );
+    assert!(
+        report.get("rule").is_none(),
+        "no database named: no threading decision"
+    );
+    let url = format!("sqlite://{}", dir.path().join("i.db").display());
+    let report: serde_json::Value = serde_json::from_str(&ok(helpline(
+        &["mail", "inspect", &path, "--database", &url],
+        &[],
+        dir.path(),
+    )))
+    .expect("JSON");
+    assert!(
+        report["rule"]
+            .as_str()
+            .expect("rule")
+            .contains("new ticket"),
+        "{report}"
+    );
+    let bad = helpline(&["mail", "inspect", "/nonexistent.eml"], &[], dir.path());
+    assert!(!bad.status.success());
 }

@@ -6,6 +6,7 @@ mod cli;
 mod compat_auth;
 mod compat_create;
 mod compat_errors;
+mod mail_intake;
 mod serve;
 mod spec;
 mod support;

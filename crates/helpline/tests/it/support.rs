@@ -103,7 +103,13 @@ impl TestApp {
         adjust(&mut api, &mut desk);
         let listener = helpline_api::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
         let address = listener.local_addr().expect("address");
-        let state = AppState::new(Arc::clone(&store), desk, api);
+        let intake = helpline_mail::pipeline::IntakeSettings::load(
+            &*store,
+            vec!["support@helpline.test".into()],
+        )
+        .await
+        .expect("intake settings");
+        let state = AppState::new(Arc::clone(&store), desk, api, intake);
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             helpline_api::serve(listener, state, async {

@@ -4,8 +4,21 @@
 //!   classifier on unseen mail): every message is machine mail. `rfc3834-*` are auto-replies,
 //!   the rest delivery failures and feedback reports. The test measures recall (share
 //!   classified as bounce or auto-reply) and fails below 97%.
+//!   An `rfc3834-*` auto-reply may also be called a bounce (vacation responders send with a
+//!   null sender, and both classes are kept away from responders alike). A delivery failure
+//!   or feedback report called `auto_reply` counts for recall but is listed, and the share
+//!   with the right class must meet the same 97%. No file in these folders is accepted as
+//!   borderline: the README names only `maildir/not/rb-issue-368-bug.eml` (a postmaster's
+//!   `Auto-Submitted: auto-replied` notice), which may be either but never normal.
+//!
+//!   Expected misses: Sisimai also labels as bounces two mails in which a *person* forwards a
+//!   bounce as quoted text ("Fwd: Returned mail: …", `lhost-sendmail-14`, `make-test-36`).
+//!   For a help desk those are customer messages and stay `normal` on purpose. The two fml
+//!   mailing-list notices (`lhost-fml-*`, "not a member", "Loop Alert") come from an ordinary
+//!   `*-admin@` address with no header that marks them as automatic.
 //! * Human mail (`maildir/not/is-not-bounce-02.eml`, RT's incoming-mail test messages but its
 //!   DSN, talon's client replies) must all be `normal`: one false positive fails the test.
+//!   The one exception is a list post, which must be `bulk` (see below).
 //!
 //! Run with `cargo test -p helpline-mail --test corpora -- --nocapture` to see the figures.
 
@@ -113,6 +126,8 @@ fn machine_mail_is_recognised() {
     let caught = counts.get("bounce").copied().unwrap_or_default()
         + counts.get("auto_reply").copied().unwrap_or_default();
     let recall = caught as f64 / total as f64;
+    let right_class = caught - wrong_kind.len();
+    let accuracy = right_class as f64 / total as f64;
     println!("bounce corpus: {total} files");
     for class in ["bounce", "auto_reply", "bulk", "normal", "parse error"] {
         println!(
@@ -121,6 +136,10 @@ fn machine_mail_is_recognised() {
         );
     }
     println!("  recall      {:.2}% ({caught}/{total})", recall * 100.0);
+    println!(
+        "  right class {:.2}% ({right_class}/{total}; auto_reply counts only for rfc3834-*)",
+        accuracy * 100.0
+    );
     println!("  rules that decided:");
     for (rule, n) in &rules {
         println!("    {n:>4}  {rule}");
@@ -136,6 +155,14 @@ fn machine_mail_is_recognised() {
     for line in &wrong_kind {
         println!("    {line}");
     }
+    // The stricter figure has to meet the same bar: a delivery failure should be named a
+    // bounce, so that the address can be marked as failing.
+    assert!(
+        accuracy >= MIN_RECALL,
+        "only {:.2}% classified with the right class:\n{}",
+        accuracy * 100.0,
+        wrong_kind.join("\n")
+    );
     assert!(
         recall >= MIN_RECALL,
         "recall {:.2}% is below {:.0}%; misses:\n{}",

@@ -1,0 +1,825 @@
+//! The one intake pipeline every source uses (HTTP, pipe, IMAP, POP3): store the raw bytes
+//! first, then parse, classify, thread, strip and post — the post and the record of its
+//! outcome in one transaction, so a crash in between leaves the message pending, never
+//! doubled, and a message that cannot be processed is quarantined with its error, never lost.
+
+use crate::classify::{MailClass, classify};
+use crate::message_id::{self, MailSecret};
+use crate::parse::{DEFAULT_MAX_MESSAGE_BYTES, InboundMail};
+use crate::strip;
+use helpline_core::attachment::NewAttachment;
+use helpline_core::body::{BodyFormat, MessageBody};
+use helpline_core::email::EmailAddress;
+use helpline_core::event::Actor;
+use helpline_core::ids::{EntryId, TicketId};
+use helpline_core::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
+use helpline_core::service::posting::{
+    CustomerMessage, CustomerRef, InternalNote, NoteAuthor, StaffRef, post_customer_message,
+    post_internal_note,
+};
+use helpline_core::service::tickets::open_ticket_work;
+use helpline_core::service::updates::{CollaboratorRef, add_collaborator};
+use helpline_core::service::{DeskSettings, Work};
+use helpline_core::store::{Reader, Store};
+use helpline_core::thread::{EntryFlags, MailIds};
+use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject, Ticket, TicketNumber};
+use helpline_core::user::CustomerContact;
+use helpline_core::{Error, StoreError};
+
+/// What the pipeline needs to know about the desk.
+#[derive(Debug, Clone)]
+pub struct IntakeSettings {
+    /// Signs and recognises our Message-IDs.
+    pub secret: MailSecret,
+    /// Our own addresses (lower case): never customers, never collaborators; mail from them is
+    /// our own coming back.
+    pub system_addresses: Vec<String>,
+    /// Largest message processed; larger ones are quarantined.
+    pub max_message_bytes: usize,
+    /// Largest attachment kept; larger ones are left out and noted.
+    pub max_attachment_bytes: usize,
+}
+
+impl IntakeSettings {
+    /// Settings with the database's secret (created on first use) and default limits.
+    pub async fn load(store: &dyn Store, system_addresses: Vec<String>) -> Result<Self, Error> {
+        let candidate = MailSecret::generate_hex();
+        let stored = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    Ok(tx
+                        .init_setting(message_id::SECRET_SETTING, &candidate)
+                        .await?)
+                })
+            })
+            .await?;
+        let secret = MailSecret::from_hex(&stored).ok_or_else(|| {
+            Error::Store(StoreError::Corrupt(
+                "the stored mail secret is not valid hex".into(),
+            ))
+        })?;
+        Ok(Self {
+            secret,
+            system_addresses: system_addresses
+                .into_iter()
+                .map(|a| a.to_ascii_lowercase())
+                .collect(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_attachment_bytes: 16 * 1024 * 1024,
+        })
+    }
+}
+
+/// How one message ended, for the caller (HTTP answer, pipe exit code, `mail inspect`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IntakeOutcome {
+    /// The stored record.
+    pub inbound_id: InboundId,
+    /// Processed, duplicate, ignored or quarantined.
+    pub status: InboundStatus,
+    /// `normal`, `auto_reply`, `bulk` or `bounce`.
+    pub class: Option<String>,
+    /// Why it landed where it did.
+    pub rule: String,
+    /// The ticket it went to.
+    pub ticket: Option<TicketNumber>,
+    /// The entry it became.
+    pub entry_id: Option<EntryId>,
+}
+
+/// Stores `raw` and processes it.
+pub async fn receive(
+    store: &dyn Store,
+    desk: &DeskSettings,
+    settings: &IntakeSettings,
+    message: NewInbound,
+) -> Result<IntakeOutcome, Error> {
+    let id = store_raw(store, message).await?;
+    process(store, desk, settings, id).await
+}
+
+/// Stores the raw bytes as a pending record (the first, and only indispensable, step).
+pub async fn store_raw(store: &dyn Store, message: NewInbound) -> Result<InboundId, Error> {
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let (record, _) = tx.insert_inbound(&message, helpline_core::now()).await?;
+                Ok(record.id)
+            })
+        })
+        .await
+}
+
+/// Processes a stored message. A record that is no longer pending is left as it is and its
+/// outcome reported (processing twice never posts twice).
+pub async fn process(
+    store: &dyn Store,
+    desk: &DeskSettings,
+    settings: &IntakeSettings,
+    id: InboundId,
+) -> Result<IntakeOutcome, Error> {
+    let (record, raw) = store
+        .reader()
+        .await?
+        .inbound(id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("inbound message {id}")))?;
+    if record.status != InboundStatus::Pending {
+        return outcome_of(store, &record).await;
+    }
+    let mail = match InboundMail::parse(&raw, settings.max_message_bytes) {
+        Ok(mail) => mail,
+        Err(error) => {
+            return quarantine(store, id, None, None, format!("cannot be parsed: {error}")).await;
+        }
+    };
+    let classification = classify(&mail);
+    let class = classification.class;
+    let plan = match decide(store, settings, &mail, class).await {
+        Ok(plan) => plan,
+        Err(Error::Store(error)) => return Err(Error::Store(error)),
+        Err(error) => {
+            return quarantine(
+                store,
+                id,
+                Some(class),
+                mail.message_id.clone(),
+                error.to_string(),
+            )
+            .await;
+        }
+    };
+    let base = InboundOutcome {
+        status: InboundStatus::Processed,
+        class: Some(class.as_str().to_owned()),
+        rule: String::new(),
+        message_id: mail_ids(&mail).message_id,
+        ticket_id: None,
+        entry_id: None,
+    };
+    let result = apply(
+        store,
+        desk,
+        settings,
+        &mail,
+        class,
+        &classification.rule,
+        plan,
+        base,
+        id,
+    )
+    .await;
+    match result {
+        Ok(outcome) => Ok(outcome),
+        Err(Error::Store(error)) => Err(Error::Store(error)),
+        Err(error) => {
+            quarantine(
+                store,
+                id,
+                Some(class),
+                mail.message_id.clone(),
+                error.to_string(),
+            )
+            .await
+        }
+    }
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone)]
+enum Plan {
+    /// Already stored once.
+    Duplicate { ticket: TicketId, entry: EntryId },
+    /// Deliberately not posted.
+    Ignore { rule: String },
+    /// Onto an existing ticket.
+    Thread {
+        ticket: Box<Ticket>,
+        rule: String,
+        matched_by_headers: bool,
+    },
+    /// A new ticket.
+    NewTicket { rule: String },
+}
+
+/// Decides where `mail` goes, reading only (the post happens in one transaction afterwards).
+async fn decide(
+    store: &dyn Store,
+    settings: &IntakeSettings,
+    mail: &InboundMail,
+    class: MailClass,
+) -> Result<Plan, Error> {
+    let mut reader = store.reader().await?;
+    if let Some(own) = &mail.message_id {
+        if let Some((ticket, entry)) = reader
+            .entry_by_message_id(std::slice::from_ref(own))
+            .await?
+        {
+            return Ok(Plan::Duplicate { ticket, entry });
+        }
+        if message_id::verify(&settings.secret, own).is_some() {
+            return Ok(Plan::Ignore {
+                rule: "its own Message-ID is one of ours: our mail came back (loop)".into(),
+            });
+        }
+    }
+    if let Some(from) = mail.from_address()
+        && settings.system_addresses.contains(&from)
+    {
+        return Ok(Plan::Ignore {
+            rule: format!("sent from our own address {from} (loop)"),
+        });
+    }
+
+    // Candidates: the nearest parent first, then the rest of the chain; for a bounce, also the
+    // headers of the message it returns.
+    let mut candidates: Vec<String> = mail.in_reply_to.clone();
+    candidates.extend(mail.references.iter().rev().cloned());
+    if class == MailClass::Bounce {
+        for attachment in &mail.attachments {
+            let carries_original = matches!(
+                attachment.content_type.as_str(),
+                "message/rfc822" | "text/rfc822-headers" | "message/rfc822-headers"
+            );
+            if carries_original
+                && let Ok(original) = InboundMail::parse(&attachment.content, usize::MAX)
+            {
+                candidates.extend(original.message_id);
+                candidates.extend(original.in_reply_to);
+                candidates.extend(original.references.into_iter().rev());
+            }
+        }
+    }
+    for candidate in &candidates {
+        if let Some((ticket_id, _)) = message_id::verify(&settings.secret, candidate)
+            && let Some(ticket) = reader.ticket(ticket_id).await?
+        {
+            return Ok(Plan::Thread {
+                ticket: Box::new(ticket),
+                rule: format!("our signed Message-ID {candidate} in its headers"),
+                matched_by_headers: true,
+            });
+        }
+    }
+    if let Some((ticket_id, _)) = reader.entry_by_message_id(&candidates).await?
+        && let Some(ticket) = reader.ticket(ticket_id).await?
+    {
+        return Ok(Plan::Thread {
+            ticket: Box::new(ticket),
+            rule: "a Message-ID of this ticket's thread in In-Reply-To/References".into(),
+            matched_by_headers: true,
+        });
+    }
+    if class == MailClass::Bounce {
+        return Ok(Plan::Ignore {
+            rule: "a bounce that names no message of ours: not a customer message".into(),
+        });
+    }
+    if let Some(number) = mail.subject.as_deref().and_then(subject_tag)
+        && let Some(ticket) = reader.ticket_by_number(&number).await?
+    {
+        if is_participant(&mut *reader, &ticket, mail).await? {
+            return Ok(Plan::Thread {
+                ticket: Box::new(ticket),
+                rule: format!("subject tag [#{number}] from a participant of the ticket"),
+                matched_by_headers: false,
+            });
+        }
+        return Ok(Plan::NewTicket {
+            rule: format!(
+                "subject tag [#{number}], but the sender is not a participant: a new ticket"
+            ),
+        });
+    }
+    Ok(Plan::NewTicket {
+        rule: "no thread matched: a new ticket".into(),
+    })
+}
+
+/// Where `mail` would go, without writing anything: the rule and the ticket (for
+/// `helpline mail inspect`).
+pub async fn explain(
+    store: &dyn Store,
+    settings: &IntakeSettings,
+    mail: &InboundMail,
+) -> Result<(String, Option<TicketNumber>), Error> {
+    let class = classify(mail).class;
+    Ok(match decide(store, settings, mail, class).await? {
+        Plan::Duplicate { ticket, .. } => {
+            let number = store
+                .reader()
+                .await?
+                .ticket(ticket)
+                .await?
+                .map(|t| t.number);
+            (
+                "its Message-ID was already posted: a duplicate".into(),
+                number,
+            )
+        }
+        Plan::Ignore { rule } => (rule, None),
+        Plan::Thread { ticket, rule, .. } => (rule, Some(ticket.number)),
+        Plan::NewTicket { rule } => (rule, None),
+    })
+}
+
+/// The text shown on the thread for `mail` (what `visible_body` stores), as plain text.
+pub fn visible_text(mail: &InboundMail) -> Option<String> {
+    visible_body(mail).map(|body| match body.format() {
+        BodyFormat::Text => body.as_str().to_owned(),
+        BodyFormat::Html => html2text::config::plain_no_decorate()
+            .string_from_read(body.as_str().as_bytes(), 100_000)
+            .unwrap_or_else(|_| body.as_str().to_owned()),
+    })
+}
+
+/// The ticket number in a `[#number]` subject tag.
+pub fn subject_tag(subject: &str) -> Option<TicketNumber> {
+    let start = subject.find("[#")? + 2;
+    let end = subject[start..].find(']')? + start;
+    TicketNumber::parse(&subject[start..end]).ok()
+}
+
+async fn is_participant(
+    reader: &mut dyn Reader,
+    ticket: &Ticket,
+    mail: &InboundMail,
+) -> Result<bool, Error> {
+    let Some(from) = mail
+        .from
+        .as_ref()
+        .and_then(|f| EmailAddress::parse(&f.address).ok())
+    else {
+        return Ok(false);
+    };
+    let Some(user) = reader.user_by_email(&from).await? else {
+        return Ok(false);
+    };
+    if user.id == ticket.user_id {
+        return Ok(true);
+    }
+    Ok(reader
+        .collaborators(ticket.id)
+        .await?
+        .iter()
+        .any(|c| c.user_id == user.id))
+}
+
+/// Carries out `plan` in one transaction with the record of its outcome.
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    store: &dyn Store,
+    desk: &DeskSettings,
+    settings: &IntakeSettings,
+    mail: &InboundMail,
+    class: MailClass,
+    class_rule: &str,
+    plan: Plan,
+    base: InboundOutcome,
+    id: InboundId,
+) -> Result<IntakeOutcome, Error> {
+    let body = visible_body(mail);
+    let attachments = attachments(mail, settings.max_attachment_bytes);
+    let mail_ids = mail_ids(mail);
+    let automatic = class != MailClass::Normal;
+    let from = mail.from.as_ref().and_then(|f| {
+        EmailAddress::parse(&f.address)
+            .ok()
+            .map(|email| (f.name.clone(), email))
+    });
+    match plan {
+        Plan::Duplicate { ticket, entry } => {
+            let outcome = InboundOutcome {
+                status: InboundStatus::Duplicate,
+                rule: "its Message-ID was already posted".into(),
+                ticket_id: Some(ticket),
+                entry_id: Some(entry),
+                ..base
+            };
+            finish(store, id, outcome).await
+        }
+        Plan::Ignore { rule } => {
+            let outcome = InboundOutcome {
+                status: InboundStatus::Ignored,
+                rule: format!("{rule} [{class_rule}]"),
+                ..base
+            };
+            finish(store, id, outcome).await
+        }
+        Plan::Thread {
+            ticket,
+            rule,
+            matched_by_headers,
+        } => {
+            let number = ticket.number.clone();
+            let staff = match &from {
+                Some((_, email)) => {
+                    let mut reader = store.reader().await?;
+                    reader
+                        .staff()
+                        .await?
+                        .into_iter()
+                        .find(|s| s.email.key() == email.key() && s.active)
+                }
+                None => None,
+            };
+            let body = body.ok_or_else(|| Error::invalid("body", "the message has no text"))?;
+            let work: Work<(TicketId, EntryId)> = if class == MailClass::Bounce {
+                note_work(
+                    number,
+                    NoteAuthor::Named("Mail delivery system".into()),
+                    mail,
+                    body,
+                    mail_ids,
+                    EntryFlags {
+                        bounce: true,
+                        ..EntryFlags::default()
+                    },
+                )
+            } else if let Some(staff) = staff {
+                note_work(
+                    number,
+                    NoteAuthor::Staff(StaffRef::Id(staff.id)),
+                    mail,
+                    body,
+                    mail_ids,
+                    EntryFlags::default(),
+                )
+            } else {
+                let Some((name, email)) = from.clone() else {
+                    return Err(Error::invalid(
+                        "from",
+                        "the message has no valid sender address",
+                    ));
+                };
+                let participant = {
+                    let mut reader = store.reader().await?;
+                    is_participant(&mut *reader, &ticket, mail).await?
+                };
+                let poster = if participant {
+                    CustomerRef::Email(email.clone())
+                } else if matched_by_headers {
+                    CustomerRef::Unverified {
+                        name,
+                        email: email.clone(),
+                    }
+                } else {
+                    return Err(Error::Forbidden("the sender is not a participant".into()));
+                };
+                let cc: Vec<CustomerContact> = if participant && !automatic {
+                    mail.to
+                        .iter()
+                        .chain(&mail.cc)
+                        .filter(|m| {
+                            !settings
+                                .system_addresses
+                                .contains(&m.address.to_ascii_lowercase())
+                        })
+                        .filter(|m| !m.address.eq_ignore_ascii_case(email.as_str()))
+                        .filter_map(|m| {
+                            EmailAddress::parse(&m.address)
+                                .ok()
+                                .map(|email| CustomerContact {
+                                    email,
+                                    name: m.name.clone(),
+                                    phone: None,
+                                    notes: None,
+                                })
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                message_work(
+                    number,
+                    CustomerMessage {
+                        poster,
+                        body,
+                        attachments,
+                        ip: None,
+                        source: Source::Email,
+                        mail: mail_ids,
+                        may_reopen: !automatic,
+                        flags: EntryFlags {
+                            automatic,
+                            ..EntryFlags::default()
+                        },
+                    },
+                    cc,
+                )
+            };
+            let outcome = InboundOutcome {
+                rule: format!("{rule} [{class_rule}]"),
+                ..base.clone()
+            };
+            match run_and_finish(store, id, work, outcome).await {
+                Err(Error::Conflict(reason)) => {
+                    // Closed for good: like osTicket, the mail starts a new ticket.
+                    let rule = format!("{reason}: a new ticket instead [{class_rule}]");
+                    new_ticket(store, desk, mail, class, rule, base, id).await
+                }
+                other => other,
+            }
+        }
+        Plan::NewTicket { rule } => {
+            new_ticket(
+                store,
+                desk,
+                mail,
+                class,
+                format!("{rule} [{class_rule}]"),
+                base,
+                id,
+            )
+            .await
+        }
+    }
+}
+
+fn note_work(
+    number: TicketNumber,
+    author: NoteAuthor,
+    mail: &InboundMail,
+    body: MessageBody,
+    mail_ids: MailIds,
+    flags: EntryFlags,
+) -> Work<(TicketId, EntryId)> {
+    let title = mail
+        .subject
+        .clone()
+        .and_then(|s| Subject::parse(&s).ok())
+        .map(|s| s.as_str().to_owned());
+    let work = post_internal_note(
+        number,
+        InternalNote {
+            author,
+            title,
+            body,
+            mail: mail_ids,
+            flags,
+        },
+        Actor::system(),
+    );
+    Box::new(move |tx| {
+        Box::pin(async move {
+            let posted = work(tx).await?;
+            Ok((posted.ticket.id, posted.entry.id))
+        })
+    })
+}
+
+fn message_work(
+    number: TicketNumber,
+    message: CustomerMessage,
+    cc: Vec<CustomerContact>,
+) -> Work<(TicketId, EntryId)> {
+    let post = post_customer_message(number.clone(), message, Actor::system());
+    Box::new(move |tx| {
+        Box::pin(async move {
+            let posted = post(&mut *tx).await?;
+            for contact in cc {
+                let added = add_collaborator(
+                    number.clone(),
+                    CollaboratorRef::Contact(contact),
+                    Actor::system(),
+                )(&mut *tx)
+                .await;
+                match added {
+                    // The owner in Cc: nothing to add.
+                    Ok(_) | Err(Error::Conflict(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok((posted.ticket.id, posted.entry.id))
+        })
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn new_ticket(
+    store: &dyn Store,
+    desk: &DeskSettings,
+    mail: &InboundMail,
+    class: MailClass,
+    rule: String,
+    base: InboundOutcome,
+    id: InboundId,
+) -> Result<IntakeOutcome, Error> {
+    let Some(from) = mail.from.as_ref() else {
+        return Err(Error::invalid("from", "the message has no sender"));
+    };
+    let email = EmailAddress::parse(&from.address)
+        .map_err(|e| Error::invalid("from", format!("sender address {e}")))?;
+    let body = visible_body(mail);
+    let subject = mail
+        .subject
+        .as_deref()
+        .and_then(|s| Subject::parse(s).ok())
+        .unwrap_or_else(|| Subject::from_stored("[No Subject]".into()));
+    let automatic = class != MailClass::Normal;
+    let new = NewTicket {
+        contact: CustomerContact {
+            email,
+            name: from.name.clone(),
+            phone: None,
+            notes: None,
+        },
+        subject,
+        message: body
+            .unwrap_or_else(|| MessageBody::from_stored("(no text)".into(), BodyFormat::Text)),
+        topic_id: None,
+        priority_id: None,
+        source: Source::Email,
+        ip: None,
+        attachments: attachments(mail, 16 * 1024 * 1024),
+        notify: NotifyOptions {
+            alert: !automatic,
+            autorespond: !automatic,
+        },
+        mail: mail_ids(mail),
+        flags: EntryFlags {
+            automatic,
+            ..EntryFlags::default()
+        },
+    };
+    let open = open_ticket_work(desk, new, Actor::system());
+    let work: Work<(TicketId, EntryId)> = Box::new(move |tx| {
+        Box::pin(async move {
+            let opened = open(tx).await?;
+            Ok((opened.ticket.id, opened.first_entry.id))
+        })
+    });
+    run_and_finish(store, id, work, InboundOutcome { rule, ..base }).await
+}
+
+/// Runs `work` and records its outcome in the same transaction — unless another process got
+/// there first, in which case nothing is posted.
+async fn run_and_finish(
+    store: &dyn Store,
+    id: InboundId,
+    work: Work<(TicketId, EntryId)>,
+    outcome: InboundOutcome,
+) -> Result<IntakeOutcome, Error> {
+    let finished = store
+        .write(move |tx| {
+            Box::pin(async move {
+                // Locked until commit: a second worker on the same message waits here, then sees
+                // it processed and posts nothing.
+                let still_pending = tx.lock_inbound(id).await? == Some(InboundStatus::Pending);
+                if !still_pending {
+                    return Ok(None);
+                }
+                let (ticket, entry) = work(&mut *tx).await?;
+                let outcome = InboundOutcome {
+                    ticket_id: Some(ticket),
+                    entry_id: Some(entry),
+                    ..outcome
+                };
+                tx.finish_inbound(id, &outcome, helpline_core::now())
+                    .await?;
+                Ok(Some(outcome))
+            })
+        })
+        .await?;
+    let record = store
+        .reader()
+        .await?
+        .inbound(id)
+        .await?
+        .map(|(record, _)| record)
+        .ok_or_else(|| Error::not_found(format!("inbound message {id}")))?;
+    let _ = finished;
+    outcome_of(store, &record).await
+}
+
+async fn finish(
+    store: &dyn Store,
+    id: InboundId,
+    outcome: InboundOutcome,
+) -> Result<IntakeOutcome, Error> {
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                if tx.lock_inbound(id).await? == Some(InboundStatus::Pending) {
+                    tx.finish_inbound(id, &outcome, helpline_core::now())
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    let record = store
+        .reader()
+        .await?
+        .inbound(id)
+        .await?
+        .map(|(record, _)| record)
+        .ok_or_else(|| Error::not_found(format!("inbound message {id}")))?;
+    outcome_of(store, &record).await
+}
+
+async fn quarantine(
+    store: &dyn Store,
+    id: InboundId,
+    class: Option<MailClass>,
+    message_id: Option<String>,
+    error: String,
+) -> Result<IntakeOutcome, Error> {
+    tracing::warn!(inbound = %id, %error, "inbound message quarantined");
+    let error: String = error
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect();
+    let message_id = message_id.map(|m| m.chars().filter(|c| !c.is_control()).collect());
+    finish(
+        store,
+        id,
+        InboundOutcome {
+            status: InboundStatus::Quarantined,
+            class: class.map(|c| c.as_str().to_owned()),
+            rule: error,
+            message_id,
+            ticket_id: None,
+            entry_id: None,
+        },
+    )
+    .await
+}
+
+async fn outcome_of(store: &dyn Store, record: &InboundRecord) -> Result<IntakeOutcome, Error> {
+    let ticket = match record.ticket_id {
+        Some(id) => store.reader().await?.ticket(id).await?.map(|t| t.number),
+        None => None,
+    };
+    Ok(IntakeOutcome {
+        inbound_id: record.id,
+        status: record.status,
+        class: record.class.clone(),
+        rule: record.rule.clone().unwrap_or_default(),
+        ticket,
+        entry_id: record.entry_id,
+    })
+}
+
+/// The body shown on the thread: the HTML part when there is one (sanitised), else the text
+/// part, each with quoted history stripped. The raw message stays stored in full.
+fn visible_body(mail: &InboundMail) -> Option<MessageBody> {
+    if let Some(html) = mail.html.as_deref().filter(|h| !h.trim().is_empty())
+        && let Ok(body) = MessageBody::parse(&strip::visible_html(html), BodyFormat::Html)
+    {
+        return Some(body);
+    }
+    let text = mail.text.as_deref()?;
+    MessageBody::parse(&strip::visible_text(text), BodyFormat::Text).ok()
+}
+
+/// The threading headers to keep with the entry. Control characters (a NUL cannot be stored in
+/// PostgreSQL) are dropped: they are never part of a real Message-ID.
+fn mail_ids(mail: &InboundMail) -> MailIds {
+    let clean = |id: &String| id.chars().filter(|c| !c.is_control()).collect::<String>();
+    MailIds {
+        message_id: mail.message_id.as_ref().map(clean),
+        in_reply_to: mail.in_reply_to.first().map(clean),
+        references: (!mail.references.is_empty()).then(|| {
+            mail.references
+                .iter()
+                .map(clean)
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
+    }
+}
+
+/// The message's files that fit the limit.
+fn attachments(mail: &InboundMail, max_bytes: usize) -> Vec<NewAttachment> {
+    mail.attachments
+        .iter()
+        .filter_map(|a| {
+            NewAttachment::new(&a.filename, &a.content_type, a.content.clone(), max_bytes)
+                .map_err(|error| {
+                    tracing::warn!(file = %a.filename, %error, "inbound attachment left out");
+                })
+                .ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_tags_are_found() {
+        assert_eq!(
+            subject_tag("Re: Printer [#482913] again").map(|n| n.to_string()),
+            Some("482913".into())
+        );
+        assert_eq!(
+            subject_tag("[#HD-0042] x").map(|n| n.to_string()),
+            Some("HD-0042".into())
+        );
+        assert!(subject_tag("#482913 without brackets").is_none());
+        assert!(subject_tag("[#] empty").is_none());
+        assert!(subject_tag("[#a b] space").is_none());
+    }
+}
