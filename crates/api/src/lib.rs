@@ -120,6 +120,11 @@ pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
+/// RFC 3339 text of a time, as the API writes times.
+pub fn rfc3339(at: time::OffsetDateTime) -> String {
+    v1::views::rfc3339(at)
+}
+
 /// The OpenAPI document of `/api/v1`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     v1::routes().1

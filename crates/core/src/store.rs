@@ -331,6 +331,9 @@ pub trait Writer: Reader {
     /// The status of an inbound message, locked against concurrent processing until the
     /// transaction ends (so two workers never post the same message twice).
     async fn lock_inbound(&mut self, id: InboundId) -> Result<Option<InboundStatus>, StoreError>;
+    /// Puts a quarantined message back to pending so it is processed again; `false` when it is
+    /// not quarantined (or does not exist).
+    async fn requeue_inbound(&mut self, id: InboundId) -> Result<bool, StoreError>;
     /// Records how processing ended (and counts the attempt).
     async fn finish_inbound(
         &mut self,

@@ -61,6 +61,26 @@ pub enum MailCommand {
         /// The raw message (.eml).
         file: PathBuf,
     },
+    /// Messages that could not be processed, kept with their error.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+/// `helpline mail quarantine …`.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List quarantined messages with their error.
+    List(JsonFlag),
+    /// Show one message: its record and its raw headers.
+    Show {
+        /// The message's id (from `list`).
+        id: i64,
+    },
+    /// Process a quarantined message again.
+    Retry {
+        /// The message's id (from `list`).
+        id: i64,
+    },
 }
 
 /// `helpline serve`.

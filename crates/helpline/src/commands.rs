@@ -1,7 +1,8 @@
 //! What each command does. The commands call the same core services as the HTTP API.
 
 use crate::cli::{
-    Cli, Command, DeptCommand, KeyCommand, KeyCreateArgs, MailCommand, StaffCommand, TopicCommand,
+    Cli, Command, DeptCommand, KeyCommand, KeyCreateArgs, MailCommand, QuarantineCommand,
+    StaffCommand, TopicCommand,
 };
 use crate::config::Config;
 use crate::database;
@@ -33,6 +34,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
     if let Command::Mail(MailCommand::Inspect { file }) = &cli.command {
         return inspect(&config, file, explicit_database)
+            .await
+            .map(|()| ExitCode::SUCCESS);
+    }
+    if let Command::Mail(MailCommand::Quarantine(command)) = cli.command {
+        return quarantine(&config, command)
             .await
             .map(|()| ExitCode::SUCCESS);
     }
@@ -102,6 +108,14 @@ async fn serve(config: Config) -> Result<()> {
         "helpline is serving"
     );
     let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+    // Messages stored before a crash but not processed yet are finished first.
+    match pipeline::process_pending(&*store, &desk, &intake, 10_000).await {
+        Ok(done) if !done.is_empty() => {
+            tracing::info!(count = done.len(), "pending mail processed")
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "pending mail could not be processed now"),
+    }
     let state = AppState::new(store, desk, api, intake);
     helpline_api::serve(listener, state, shutdown_signal())
         .await
@@ -461,4 +475,88 @@ async fn inspect(config: &Config, file: &std::path::Path, with_database: bool) -
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// `helpline mail quarantine …`.
+async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<()> {
+    let store = database::open(&config.database_url).await?;
+    match command {
+        QuarantineCommand::List(flag) => {
+            let records = store
+                .reader()
+                .await?
+                .inbound_list(InboundStatus::Quarantined, None, 1000)
+                .await?;
+            if flag.json {
+                let rows: Vec<_> = records.iter().map(inbound_json).collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:>6}  {:<8} {:>9}  {:<25} ERROR",
+                    "ID", "SOURCE", "BYTES", "RECEIVED"
+                );
+                for r in records {
+                    println!(
+                        "{:>6}  {:<8} {:>9}  {:<25} {}",
+                        r.id,
+                        r.source,
+                        r.size,
+                        helpline_api::rfc3339(r.received_at),
+                        r.rule.unwrap_or_default()
+                    );
+                }
+            }
+        }
+        QuarantineCommand::Show { id } => {
+            let (record, raw) = store
+                .reader()
+                .await?
+                .inbound(helpline_core::inbound::InboundId(id))
+                .await?
+                .ok_or_else(|| anyhow!("no inbound message {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&inbound_json(&record))?);
+            // The header block only: the body may be large or binary.
+            let end = raw
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+                .unwrap_or(raw.len().min(8192));
+            println!("\n{}", String::from_utf8_lossy(&raw[..end]));
+        }
+        QuarantineCommand::Retry { id } => {
+            let desk = config.desk_settings()?;
+            let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+            let outcome = pipeline::retry(
+                &*store,
+                &desk,
+                &intake,
+                helpline_core::inbound::InboundId(id),
+            )
+            .await?;
+            let ticket = outcome.ticket.map(|n| n.to_string()).unwrap_or_default();
+            println!(
+                "{} {} {ticket} ({})",
+                outcome.inbound_id,
+                outcome.status.as_str(),
+                outcome.rule
+            );
+        }
+    }
+    Ok(())
+}
+
+fn inbound_json(r: &helpline_core::inbound::InboundRecord) -> serde_json::Value {
+    json!({
+        "id": r.id,
+        "source": r.source,
+        "mailbox": r.mailbox,
+        "size": r.size,
+        "status": r.status.as_str(),
+        "class": r.class,
+        "rule": r.rule,
+        "message_id": r.message_id,
+        "attempts": r.attempts,
+        "received_at": helpline_api::rfc3339(r.received_at),
+        "processed_at": r.processed_at.map(helpline_api::rfc3339),
+    })
 }

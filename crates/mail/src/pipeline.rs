@@ -185,6 +185,43 @@ pub async fn process(
     }
 }
 
+/// Puts a quarantined message back in the queue and processes it again (after a fix, or once
+/// a missing customer or ticket exists). Not-found when it is not quarantined.
+pub async fn retry(
+    store: &dyn Store,
+    desk: &DeskSettings,
+    settings: &IntakeSettings,
+    id: InboundId,
+) -> Result<IntakeOutcome, Error> {
+    let requeued = store
+        .write(move |tx| Box::pin(async move { Ok(tx.requeue_inbound(id).await?) }))
+        .await?;
+    if !requeued {
+        return Err(Error::not_found(format!("quarantined message {id}")));
+    }
+    process(store, desk, settings, id).await
+}
+
+/// Processes up to `limit` messages left pending (stored, but processing was interrupted by a
+/// crash or an outage). Returns their outcomes.
+pub async fn process_pending(
+    store: &dyn Store,
+    desk: &DeskSettings,
+    settings: &IntakeSettings,
+    limit: u32,
+) -> Result<Vec<IntakeOutcome>, Error> {
+    let pending = store
+        .reader()
+        .await?
+        .inbound_list(InboundStatus::Pending, None, limit)
+        .await?;
+    let mut outcomes = Vec::with_capacity(pending.len());
+    for record in pending {
+        outcomes.push(process(store, desk, settings, record.id).await?);
+    }
+    Ok(outcomes)
+}
+
 /// Where a message goes.
 #[derive(Debug, Clone)]
 enum Plan {

@@ -1394,6 +1394,19 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Writer for Conn<C> {
         .transpose()
     }
 
+    async fn requeue_inbound(&mut self, id: InboundId) -> Result<bool, StoreError> {
+        let changed = query(
+            "update inbound_mail set status = 'pending' \
+             where inbound_id = $1 and status = 'quarantined'",
+        )
+        .bind(id.0)
+        .execute(self.conn())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
     async fn finish_inbound(
         &mut self,
         id: InboundId,

@@ -190,8 +190,8 @@ async fn topic_name(state: &AppState, raw: Option<&str>) -> Result<Option<String
     Ok(topic.map(|t| t.name))
 }
 
-/// `POST /api/tasks/cron`: runs one round of the periodic work (today: dropping idempotency keys
-/// past their 24 hours; mail fetching will join), as osTicket's `rcron.php` expects.
+/// `POST /api/tasks/cron`: runs one round of the periodic work (dropping idempotency keys past
+/// their 24 hours, processing mail left pending), as osTicket's `rcron.php` expects.
 async fn cron(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -201,9 +201,24 @@ async fn cron(
     if let Err(response) = check_key(&state, &headers, ip, Scope::CronRun).await {
         return response;
     }
-    match purge_expired_keys(&*state.store).await {
-        Ok(purged) => {
-            tracing::info!(purged, "cron: expired idempotency keys dropped");
+    let round = async {
+        let purged = purge_expired_keys(&*state.store).await?;
+        let pending = helpline_mail::pipeline::process_pending(
+            &*state.store,
+            &state.desk,
+            &state.intake,
+            1000,
+        )
+        .await?;
+        Ok::<_, Error>((purged, pending.len()))
+    };
+    match round.await {
+        Ok((purged, mail)) => {
+            tracing::info!(
+                purged,
+                mail,
+                "cron: expired idempotency keys dropped, pending mail processed"
+            );
             text(StatusCode::OK, "Completed")
         }
         Err(Error::Store(error)) => store_failure(&error),

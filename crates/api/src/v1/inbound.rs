@@ -78,3 +78,179 @@ pub async fn post_email(
         }),
     ))
 }
+
+/// A stored inbound message (without its bytes).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboundRecordView {
+    /// Id.
+    pub id: i64,
+    /// `api`, `pipe`, `imap`, `pop3`.
+    pub source: String,
+    /// Mailbox it came from.
+    pub mailbox: Option<String>,
+    /// Size in bytes.
+    pub size: i64,
+    /// `pending`, `processed`, `duplicate`, `ignored` or `quarantined`.
+    pub status: String,
+    /// Class.
+    pub class: Option<String>,
+    /// Why it landed where it did, or the error that quarantined it.
+    pub rule: Option<String>,
+    /// Message-ID.
+    pub message_id: Option<String>,
+    /// Processing attempts.
+    pub attempts: i64,
+    /// Stored (RFC 3339).
+    pub received_at: String,
+    /// Last processed (RFC 3339).
+    pub processed_at: Option<String>,
+}
+
+impl From<&helpline_core::inbound::InboundRecord> for InboundRecordView {
+    fn from(r: &helpline_core::inbound::InboundRecord) -> Self {
+        Self {
+            id: r.id.0,
+            source: r.source.clone(),
+            mailbox: r.mailbox.clone(),
+            size: r.size,
+            status: r.status.as_str().to_owned(),
+            class: r.class.clone(),
+            rule: r.rule.clone(),
+            message_id: r.message_id.clone(),
+            attempts: r.attempts,
+            received_at: super::views::rfc3339(r.received_at),
+            processed_at: r.processed_at.map(super::views::rfc3339),
+        }
+    }
+}
+
+/// `GET /api/v1/inbound` query.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct InboundListParams {
+    /// `quarantined` (default), `pending`, `processed`, `duplicate` or `ignored`.
+    pub status: Option<String>,
+    /// Page size, 1 to 100 (default 25).
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of inbound messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboundList {
+    /// Oldest first.
+    pub messages: Vec<InboundRecordView>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Lists inbound messages by status — by default the quarantine (scope `admin`).
+#[utoipa::path(get, path = "/api/v1/inbound", tag = "mail", params(InboundListParams),
+    responses((status = 200, description = "A page of messages", body = InboundList)),
+    security(("bearer" = [])))]
+pub async fn list_inbound(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Json<InboundList>, Problem> {
+    authenticate(&state, peer, &headers, Scope::Admin).await?;
+    let params: InboundListParams =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
+            .map_err(|e| Problem::field("query", e.to_string()))?;
+    let status = match params.status.as_deref() {
+        None => InboundStatus::Quarantined,
+        Some(raw) => InboundStatus::parse(raw)
+            .ok_or_else(|| Problem::field("status", format!("no status '{raw}'")))?,
+    };
+    let limit = params.limit.unwrap_or(25);
+    if !(1..=100).contains(&limit) {
+        return Err(Problem::field("limit", "must be between 1 and 100"));
+    }
+    let after = match params.cursor.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            raw.strip_prefix('m')
+                .and_then(|n| n.parse().ok())
+                .map(helpline_core::inbound::InboundId)
+                .ok_or_else(|| Problem::field("cursor", "is not a cursor this API gave out"))?,
+        ),
+    };
+    let mut records = state
+        .store
+        .reader()
+        .await?
+        .inbound_list(status, after, limit + 1)
+        .await?;
+    let next_cursor = if records.len() > limit as usize {
+        records.truncate(limit as usize);
+        records.last().map(|r| format!("m{}", r.id))
+    } else {
+        None
+    };
+    Ok(Json(InboundList {
+        messages: records.iter().map(InboundRecordView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One inbound message's record (scope `admin`).
+#[utoipa::path(get, path = "/api/v1/inbound/{id}", tag = "mail",
+    params(("id" = i64, Path, description = "Inbound message id")),
+    responses((status = 200, description = "The record", body = InboundRecordView)),
+    security(("bearer" = [])))]
+pub async fn get_inbound(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+) -> Result<Json<InboundRecordView>, Problem> {
+    authenticate(&state, peer, &headers, Scope::Admin).await?;
+    let not_found = || Problem::not_found(format!("inbound message {raw_id}"));
+    let id: i64 = raw_id.parse().map_err(|_| not_found())?;
+    let (record, _) = state
+        .store
+        .reader()
+        .await?
+        .inbound(helpline_core::inbound::InboundId(id))
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(Json(InboundRecordView::from(&record)))
+}
+
+/// Processes a quarantined message again (scope `admin`).
+#[utoipa::path(post, path = "/api/v1/inbound/{id}/retry", tag = "mail",
+    params(("id" = i64, Path, description = "Inbound message id")),
+    responses(
+        (status = 200, description = "Processed again; the outcome", body = InboundView),
+        (status = 404, description = "Not a quarantined message", body = super::problem::ProblemDocument, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn retry_inbound(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::extract::Path(raw_id): axum::extract::Path<String>,
+) -> Result<Json<InboundView>, Problem> {
+    authenticate(&state, peer, &headers, Scope::Admin).await?;
+    let id: i64 = raw_id
+        .parse()
+        .map_err(|_| Problem::not_found(format!("inbound message {raw_id}")))?;
+    let outcome = helpline_mail::pipeline::retry(
+        &*state.store,
+        &state.desk,
+        &state.intake,
+        helpline_core::inbound::InboundId(id),
+    )
+    .await?;
+    Ok(Json(InboundView {
+        inbound_id: outcome.inbound_id.0,
+        status: outcome.status.as_str().to_owned(),
+        class: outcome.class,
+        rule: outcome.rule,
+        ticket: outcome.ticket.map(|n| n.to_string()),
+        entry_id: outcome.entry_id.map(|e| e.0),
+    }))
+}

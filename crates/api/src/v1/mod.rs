@@ -13,7 +13,7 @@ pub(crate) mod input;
 mod posts;
 pub mod problem;
 pub(crate) mod tickets;
-mod views;
+pub(crate) mod views;
 
 use crate::AppState;
 use auth::Caller;
@@ -142,6 +142,9 @@ pub(crate) fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(catalog::list_users, catalog::post_user))
         .routes(routes!(catalog::get_user))
         .routes(routes!(inbound::post_email))
+        .routes(routes!(inbound::list_inbound))
+        .routes(routes!(inbound::get_inbound))
+        .routes(routes!(inbound::retry_inbound))
         .split_for_parts();
     let mut openapi = openapi;
     add_common_problems(&mut openapi);

@@ -64,6 +64,7 @@ fn every_command_has_help() {
         vec!["openapi", "--help"],
         vec!["pipe", "--help"],
         vec!["mail", "inspect", "--help"],
+        vec!["mail", "quarantine", "list", "--help"],
     ] {
         let out = ok(helpline(&args, &[], dir.path()));
         assert!(out.contains("Usage: helpline"), "{args:?}: {out}");
@@ -519,6 +520,35 @@ fn pipe_answers_mail_servers_with_sysexits() {
         "stored and quarantined, not bounced"
     );
     assert!(stdout(&junk).contains("quarantined"), "{}", stdout(&junk));
+    let listed = ok(helpline(
+        &["mail", "quarantine", "list", "--database", &url, "--json"],
+        &[],
+        dir.path(),
+    ));
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let id = listed[0]["id"].to_string();
+    let shown = ok(helpline(
+        &["mail", "quarantine", "show", &id, "--database", &url],
+        &[],
+        dir.path(),
+    ));
+    assert!(
+        shown.contains("no headers here") || shown.contains("quarantined"),
+        "{shown}"
+    );
+    let retried = ok(helpline(
+        &["mail", "quarantine", "retry", &id, "--database", &url],
+        &[],
+        dir.path(),
+    ));
+    assert!(retried.contains("quarantined"), "{retried}");
+    let missing = helpline(
+        &["mail", "quarantine", "retry", "999", "--database", &url],
+        &[],
+        dir.path(),
+    );
+    assert!(!missing.status.success());
     let empty = helpline_with_input(&["pipe", "--database", &url], b"", dir.path());
     assert_eq!(
         empty.status.code(),

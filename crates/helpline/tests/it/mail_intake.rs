@@ -14,6 +14,7 @@ on_both_stores!(
     duplicates_bounces_auto_replies_and_quarantine,
     staff_replies_become_notes_and_cc_become_collaborators,
     v1_inbound_endpoint_reports_outcomes,
+    quarantine_is_listed_and_retried_and_pending_mail_is_finished,
 );
 
 fn message(from: &str, subject: &str, message_id: &str, extra: &str, body: &str) -> Vec<u8> {
@@ -416,5 +417,86 @@ async fn v1_inbound_endpoint_reports_outcomes(backend: Backend) {
         .v1_raw("POST", "/api/v1/inbound/email", &headers, b"  ")
         .await;
     assert_eq!(empty.status, 400);
+    app.finish().await;
+}
+
+async fn quarantine_is_listed_and_retried_and_pending_mail_is_finished(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let admin = app.key_with(&[Scope::Admin]).await;
+    app.post(
+        "/api/tickets.email",
+        b"From: nobody\r\n\r\nno usable sender",
+    )
+    .await;
+    let listed = app.v1("GET", "/api/v1/inbound", &admin, None).await;
+    assert_eq!(listed.status, 200, "{}", listed.json);
+    let messages = listed.json["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["status"], "quarantined");
+    let id = messages[0]["id"].as_i64().expect("id");
+    let one = app
+        .v1("GET", &format!("/api/v1/inbound/{id}"), &admin, None)
+        .await;
+    assert_eq!(one.json["attempts"], 1);
+    let retried = app
+        .v1("POST", &format!("/api/v1/inbound/{id}/retry"), &admin, None)
+        .await;
+    assert_eq!(retried.status, 200, "{}", retried.json);
+    assert_eq!(retried.json["status"], "quarantined", "still no sender");
+    let one = app
+        .v1("GET", &format!("/api/v1/inbound/{id}"), &admin, None)
+        .await;
+    assert_eq!(one.json["attempts"], 2, "the retry is counted");
+    let processed = app
+        .v1("GET", "/api/v1/inbound?status=processed", &admin, None)
+        .await;
+    assert_eq!(processed.json["messages"], serde_json::json!([]));
+    assert_eq!(
+        app.v1("POST", "/api/v1/inbound/999/retry", &admin, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.v1("GET", "/api/v1/inbound?status=lost", &admin, None)
+            .await
+            .status,
+        400
+    );
+
+    // A message stored before a crash, never processed: the next cron round finishes it.
+    let raw = message(
+        "late@example.com",
+        "Stored before a crash",
+        "<crash@example.com>",
+        "",
+        "hello",
+    );
+    let id = helpline_mail::pipeline::store_raw(
+        &*app.store,
+        helpline_core::inbound::NewInbound {
+            source: "pipe".into(),
+            mailbox: None,
+            source_uid: None,
+            raw,
+        },
+    )
+    .await
+    .expect("stored");
+    let cron = app.post("/api/tasks/cron", b"").await;
+    assert_eq!(cron.text(), "Completed");
+    let (record, _) = app
+        .store
+        .reader()
+        .await
+        .expect("r")
+        .inbound(id)
+        .await
+        .expect("i")
+        .expect("exists");
+    assert_eq!(record.status, InboundStatus::Processed);
+    assert!(record.ticket_id.is_some());
     app.finish().await;
 }
