@@ -500,3 +500,109 @@ async fn quarantine_is_listed_and_retried_and_pending_mail_is_finished(backend: 
     assert!(record.ticket_id.is_some());
     app.finish().await;
 }
+
+/// The directory of the mail-parser crate's own test messages, found through `cargo metadata`
+/// (the crate's source is wherever cargo unpacked it).
+fn mail_parser_fixtures() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("metadata JSON");
+    let manifest = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == "mail-parser")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("mail-parser is a dependency")
+        .to_owned();
+    let dir = std::path::Path::new(&manifest)
+        .parent()
+        .expect("crate directory")
+        .join("resources/eml");
+    assert!(
+        dir.is_dir(),
+        "mail-parser's fixtures are missing at {}",
+        dir.display()
+    );
+    dir
+}
+
+/// Every message mail-parser tests itself with goes through the whole pipeline — stored,
+/// parsed, classified, threaded, stripped, posted or quarantined — without a panic, and each
+/// ends in a final state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_parser_fixtures_pass_through_the_pipeline() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    // The messages sit in sub-folders (rfc, legacy, malformed, thirdparty).
+    let mut files = Vec::new();
+    let mut folders = vec![mail_parser_fixtures()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("fixtures").filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|x| x == "eml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    assert!(
+        files.len() >= 100,
+        "expected the crate's ~107 messages, found {}",
+        files.len()
+    );
+    let (mut posted, mut other) = (0, 0);
+    for file in &files {
+        let raw = std::fs::read(file).expect("read fixture");
+        let outcome = helpline_mail::pipeline::receive(
+            &*app.store,
+            &helpline_core::service::DeskSettings::default(),
+            &app.intake,
+            helpline_core::inbound::NewInbound {
+                source: "api".into(),
+                mailbox: None,
+                source_uid: None,
+                raw,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        assert_ne!(outcome.status, InboundStatus::Pending, "{}", file.display());
+        if outcome.status == InboundStatus::Processed {
+            posted += 1
+        } else {
+            other += 1
+        }
+    }
+    println!(
+        "mail-parser fixtures: {} messages, {posted} posted, {other} duplicate/ignored/quarantined",
+        files.len()
+    );
+    let counts = app
+        .store
+        .reader()
+        .await
+        .expect("r")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(
+        counts.inbound as usize,
+        files.len(),
+        "every message was stored"
+    );
+    app.finish().await;
+}

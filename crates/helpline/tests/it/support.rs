@@ -80,6 +80,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     /// A key bound to 127.0.0.1 with `tickets:create` and `cron:run`.
     pub key: String,
+    /// The mail intake settings the app runs with.
+    pub intake: helpline_mail::pipeline::IntakeSettings,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     database: Option<TestDatabase>,
@@ -109,7 +111,7 @@ impl TestApp {
         )
         .await
         .expect("intake settings");
-        let state = AppState::new(Arc::clone(&store), desk, api, intake);
+        let state = AppState::new(Arc::clone(&store), desk, api, intake.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             helpline_api::serve(listener, state, async {
@@ -122,6 +124,7 @@ impl TestApp {
             address,
             store,
             key: String::new(),
+            intake,
             shutdown: Some(shutdown),
             server: Some(server),
             database: Some(database),
