@@ -131,26 +131,10 @@ pub async fn list_users(
     authenticate(&state, peer, &headers, Scope::UsersRead).await?;
     let params: UserListParams = serde_urlencoded::from_str(query.as_deref().unwrap_or_default())
         .map_err(|e| Problem::field("query", e.to_string()))?;
-    let limit = params.limit.unwrap_or(25);
-    if !(1..=100).contains(&limit) {
-        return Err(Problem::field("limit", "must be between 1 and 100"));
-    }
-    let after = match params.cursor.as_deref() {
-        None => None,
-        Some(raw) => Some(
-            raw.strip_prefix('u')
-                .and_then(|n| n.parse().ok())
-                .map(UserId)
-                .ok_or_else(|| Problem::field("cursor", "is not a cursor this API gave out"))?,
-        ),
-    };
-    let mut users = state.store.reader().await?.users(after, limit + 1).await?;
-    let next_cursor = if users.len() > limit as usize {
-        users.truncate(limit as usize);
-        users.last().map(|u| format!("u{}", u.id))
-    } else {
-        None
-    };
+    let limit = super::paging::limit(params.limit)?;
+    let after = super::paging::after(params.cursor.as_deref(), 'u')?.map(UserId);
+    let users = state.store.reader().await?.users(after, limit + 1).await?;
+    let (users, next_cursor) = super::paging::page(users, limit, 'u', |u| u.id.0);
     Ok(Json(UserList {
         users: users.iter().map(UserView::from).collect(),
         next_cursor,

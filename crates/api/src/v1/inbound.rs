@@ -165,31 +165,16 @@ pub async fn list_inbound(
         Some(raw) => InboundStatus::parse(raw)
             .ok_or_else(|| Problem::field("status", format!("no status '{raw}'")))?,
     };
-    let limit = params.limit.unwrap_or(25);
-    if !(1..=100).contains(&limit) {
-        return Err(Problem::field("limit", "must be between 1 and 100"));
-    }
-    let after = match params.cursor.as_deref() {
-        None => None,
-        Some(raw) => Some(
-            raw.strip_prefix('m')
-                .and_then(|n| n.parse().ok())
-                .map(helpline_core::inbound::InboundId)
-                .ok_or_else(|| Problem::field("cursor", "is not a cursor this API gave out"))?,
-        ),
-    };
-    let mut records = state
+    let limit = super::paging::limit(params.limit)?;
+    let after =
+        super::paging::after(params.cursor.as_deref(), 'm')?.map(helpline_core::inbound::InboundId);
+    let records = state
         .store
         .reader()
         .await?
         .inbound_list(status, after, limit + 1)
         .await?;
-    let next_cursor = if records.len() > limit as usize {
-        records.truncate(limit as usize);
-        records.last().map(|r| format!("m{}", r.id))
-    } else {
-        None
-    };
+    let (records, next_cursor) = super::paging::page(records, limit, 'm', |r| r.id.0);
     Ok(Json(InboundList {
         messages: records.iter().map(InboundRecordView::from).collect(),
         next_cursor,

@@ -10,6 +10,7 @@ pub(crate) use body::read_body;
 mod catalog;
 mod inbound;
 pub(crate) mod input;
+mod paging;
 mod posts;
 pub mod problem;
 pub(crate) mod tickets;

@@ -316,8 +316,13 @@ pub async fn list_tickets(
         decoded
     });
     let limit = params.limit.unwrap_or(25);
-    if !(1..=100).contains(&limit) {
-        problems.push(FieldError::new("limit", "must be between 1 and 100"));
+    if let Err(problem) = super::paging::limit(params.limit) {
+        problems.extend(
+            problem
+                .errors
+                .iter()
+                .map(|e| FieldError::new(e.field.clone(), e.message.clone())),
+        );
     }
     if !problems.is_empty() {
         return Err(Problem::invalid(problems));
