@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod inbound;
+pub mod mailbox;
 pub mod number;
 pub mod service;
 pub mod store;

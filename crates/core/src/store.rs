@@ -22,6 +22,7 @@ use crate::ids::{
     TicketId, TopicId, UserId,
 };
 use crate::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
+use crate::mailbox::{Mailbox, MailboxId, NewMailbox};
 use crate::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use crate::thread::{NewEntry, ThreadEntry};
 use crate::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
@@ -176,6 +177,10 @@ pub trait Reader: Send {
         &mut self,
         message_ids: &[String],
     ) -> Result<Option<(TicketId, EntryId)>, StoreError>;
+    /// Every mailbox, by id.
+    async fn mailboxes(&mut self) -> Result<Vec<Mailbox>, StoreError>;
+    /// One mailbox.
+    async fn mailbox(&mut self, id: MailboxId) -> Result<Option<Mailbox>, StoreError>;
     /// A named server setting (e.g. the secret that signs our Message-IDs).
     async fn setting(&mut self, name: &str) -> Result<Option<String>, StoreError>;
     /// Row counts of the main tables.
@@ -344,6 +349,31 @@ pub trait Writer: Reader {
     /// Sets `name` to `value` unless it is already set; returns the value in force. Several
     /// nodes starting at once agree on one value.
     async fn init_setting(&mut self, name: &str, value: &str) -> Result<String, StoreError>;
+    /// Adds a mailbox.
+    async fn insert_mailbox(
+        &mut self,
+        mailbox: &NewMailbox,
+        now: OffsetDateTime,
+    ) -> Result<Mailbox, StoreError>;
+    /// Removes a mailbox (its fetched messages stay); `false` when there was none.
+    async fn delete_mailbox(&mut self, id: MailboxId) -> Result<bool, StoreError>;
+    /// Takes (or renews) the lease on a mailbox for `holder` until `until`, when it is free,
+    /// expired, or already `holder`'s: one node at a time fetches each mailbox, and a node that
+    /// dies loses it when its lease runs out. Returns whether `holder` now has it.
+    async fn lease_mailbox(
+        &mut self,
+        id: MailboxId,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Records the end of a fetch round (`error` `None` when it went well).
+    async fn mailbox_fetched(
+        &mut self,
+        id: MailboxId,
+        error: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Adds a department.
     async fn insert_department(
         &mut self,

@@ -50,6 +50,36 @@ pub enum Command {
     /// Mail tools.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Manage the mailboxes mail is fetched from (IMAP, POP3).
+    #[command(subcommand)]
+    Mailbox(MailboxCommand),
+}
+
+/// `helpline mailbox …`.
+#[derive(Debug, Subcommand)]
+pub enum MailboxCommand {
+    /// Add a mailbox: imap://USER:PASS@HOST:PORT/FOLDER, imaps://…, pop3://USER:PASS@HOST:PORT,
+    /// pop3s://… (percent-encode `@` and `:` in the user or password).
+    Add {
+        /// The mailbox URL.
+        url: String,
+        /// IMAP: move fetched messages to this folder (created when missing).
+        #[arg(long, value_name = "FOLDER", conflicts_with = "delete")]
+        archive: Option<String>,
+        /// Delete fetched messages (always so for POP3). IMAP's default is to flag them seen.
+        #[arg(long)]
+        delete: bool,
+        /// Seconds between polls (IMAP with IDLE is told of new mail at once).
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        interval: u32,
+    },
+    /// List mailboxes (passwords are never shown).
+    List(JsonFlag),
+    /// Remove a mailbox (mail already fetched stays).
+    Remove {
+        /// The mailbox's id (from `list`).
+        id: i64,
+    },
 }
 
 /// `helpline mail …`.
@@ -64,6 +94,8 @@ pub enum MailCommand {
     /// Messages that could not be processed, kept with their error.
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Run one fetch round over every mailbox, then exit.
+    Fetch,
 }
 
 /// `helpline mail quarantine …`.

@@ -1,8 +1,8 @@
 //! What each command does. The commands call the same core services as the HTTP API.
 
 use crate::cli::{
-    Cli, Command, DeptCommand, KeyCommand, KeyCreateArgs, MailCommand, QuarantineCommand,
-    StaffCommand, TopicCommand,
+    Cli, Command, DeptCommand, KeyCommand, KeyCreateArgs, MailCommand, MailboxCommand,
+    QuarantineCommand, StaffCommand, TopicCommand,
 };
 use crate::config::Config;
 use crate::database;
@@ -36,6 +36,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         return inspect(&config, file, explicit_database)
             .await
             .map(|()| ExitCode::SUCCESS);
+    }
+    if let Command::Mail(MailCommand::Fetch) = cli.command {
+        return fetch(&config).await.map(|()| ExitCode::SUCCESS);
     }
     if let Command::Mail(MailCommand::Quarantine(command)) = cli.command {
         return quarantine(&config, command)
@@ -72,6 +75,7 @@ async fn run_command(command: Command, mut config: Config) -> Result<()> {
             Ok(())
         }
         Command::Key(command) => key(&config, command).await,
+        Command::Mailbox(command) => mailbox(&config, command).await,
         Command::Pipe | Command::Mail(_) => Ok(()),
         Command::Dept(command) => dept(&config, command).await,
         Command::Topic(command) => topic(&config, command).await,
@@ -117,11 +121,74 @@ async fn serve(config: Config) -> Result<()> {
         Err(error) => tracing::warn!(%error, "pending mail could not be processed now"),
     }
     let state = AppState::new(store, desk, api, intake);
-    helpline_api::serve(listener, state, shutdown_signal())
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(watch_mailboxes(state.clone(), stopped));
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    helpline_api::serve(listener, state, shutdown)
         .await
         .context("HTTP server failed")?;
+    let _ = watcher.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A name for this node in mailbox leases: host, process and a random part.
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "node".into());
+    format!("{host}:{}:{:08x}", std::process::id(), rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    u32::try_from(RandomState::new().hash_one(std::time::SystemTime::now()) & 0xffff_ffff)
+        .unwrap_or(0)
+}
+
+/// Keeps every mailbox watched while the server runs: one task per mailbox, started as
+/// mailboxes are added (checked every 30 seconds), each fetching only while this node holds
+/// the mailbox's lease.
+async fn watch_mailboxes(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let holder = node_name();
+    let connect: std::sync::Arc<helpline_mail::fetch::Connector> =
+        std::sync::Arc::from(helpline_mail::sources::connector());
+    let mut watched = std::collections::HashSet::new();
+    let mut tasks = Vec::new();
+    loop {
+        match state.store.reader().await {
+            Ok(mut reader) => match reader.mailboxes().await {
+                Ok(mailboxes) => {
+                    for mailbox in mailboxes {
+                        if watched.insert(mailbox.id) {
+                            tracing::info!(mailbox = %mailbox.address.redacted(), "watching mailbox");
+                            tasks.push(tokio::spawn(helpline_mail::fetch::watch_mailbox(
+                                std::sync::Arc::clone(&state.store),
+                                std::sync::Arc::clone(&state.desk),
+                                std::sync::Arc::clone(&state.intake),
+                                holder.clone(),
+                                std::sync::Arc::clone(&connect),
+                                mailbox.id,
+                                stop.clone(),
+                            )));
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot list mailboxes"),
+            },
+            Err(error) => tracing::warn!(%error, "cannot list mailboxes"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets requests in flight finish.
@@ -559,4 +626,115 @@ fn inbound_json(r: &helpline_core::inbound::InboundRecord) -> serde_json::Value 
         "received_at": helpline_api::rfc3339(r.received_at),
         "processed_at": r.processed_at.map(helpline_api::rfc3339),
     })
+}
+
+/// `helpline mailbox …`.
+async fn mailbox(config: &Config, command: MailboxCommand) -> Result<()> {
+    use helpline_core::mailbox::{AfterFetch, MailboxAddress, MailboxId, NewMailbox};
+    use helpline_core::service::mailboxes;
+    let store = database::open(&config.database_url).await?;
+    match command {
+        MailboxCommand::Add {
+            url,
+            archive,
+            delete,
+            interval,
+        } => {
+            let address = MailboxAddress::parse(&url).map_err(|e| anyhow!("mailbox URL: {e}"))?;
+            let after_fetch = match (archive, delete) {
+                (Some(folder), _) => AfterFetch::Archive(folder),
+                (None, true) => AfterFetch::Delete,
+                (None, false) if address.protocol.is_imap() => AfterFetch::Seen,
+                (None, false) => AfterFetch::Delete,
+            };
+            let added = mailboxes::add_mailbox(
+                &*store,
+                NewMailbox {
+                    address,
+                    after_fetch,
+                    poll_seconds: interval,
+                },
+                Actor::system(),
+            )
+            .await?;
+            println!("mailbox {} {} added", added.id, added.address.redacted());
+        }
+        MailboxCommand::List(flag) => {
+            let all = store.reader().await?.mailboxes().await?;
+            let rows: Vec<_> = all
+                .iter()
+                .map(|m| {
+                    json!({
+                        "id": m.id,
+                        "mailbox": m.address.redacted(),
+                        "after_fetch": m.after_fetch.to_stored(),
+                        "poll_seconds": m.poll_seconds,
+                        "last_fetch_at": m.last_fetch_at.map(helpline_api::rfc3339),
+                        "last_error": m.last_error,
+                    })
+                })
+                .collect();
+            if flag.json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!(
+                    "{:>4}  {:<50} {:<16} {:>6}  LAST ERROR",
+                    "ID", "MAILBOX", "AFTER", "EVERY"
+                );
+                for m in &all {
+                    println!(
+                        "{:>4}  {:<50} {:<16} {:>5}s  {}",
+                        m.id,
+                        m.address.redacted(),
+                        m.after_fetch.to_stored(),
+                        m.poll_seconds,
+                        m.last_error.clone().unwrap_or_default()
+                    );
+                }
+            }
+        }
+        MailboxCommand::Remove { id } => {
+            mailboxes::remove_mailbox(&*store, MailboxId(id), Actor::system()).await?;
+            println!("mailbox {id} removed");
+        }
+    }
+    Ok(())
+}
+
+/// `helpline mail fetch`: one round over every mailbox this node can lease.
+async fn fetch(config: &Config) -> Result<()> {
+    let store = database::open(&config.database_url).await?;
+    let desk = config.desk_settings()?;
+    let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+    let connect = helpline_mail::sources::connector();
+    let results =
+        helpline_mail::fetch::fetch_all(&*store, &desk, &intake, &node_name(), &*connect).await?;
+    if results.is_empty() {
+        let any = !store.reader().await?.mailboxes().await?.is_empty();
+        if any {
+            println!("every mailbox is being fetched by another node right now");
+        } else {
+            println!("no mailbox to fetch (see `helpline mailbox add`)");
+        }
+    }
+    let mut failed = false;
+    for (mailbox, result) in results {
+        match result {
+            Ok(report) => println!(
+                "{}: {} new, {} resumed, {} quarantined",
+                mailbox.address.redacted(),
+                report.new,
+                report.resumed,
+                report.quarantined
+            ),
+            Err(error) => {
+                failed = true;
+                println!("{}: failed: {error}", mailbox.address.redacted());
+            }
+        }
+    }
+    if failed {
+        bail!("a mailbox could not be fetched");
+    }
+    Ok(())
 }

@@ -222,6 +222,16 @@ pub async fn process_pending(
     Ok(outcomes)
 }
 
+/// Quarantines a mailbox message that could not even be fetched (too large), unless its record
+/// already ended. Its raw bytes are not stored: the message stays in the mailbox.
+pub async fn quarantine_unfetched(
+    store: &dyn Store,
+    id: InboundId,
+    reason: String,
+) -> Result<IntakeOutcome, Error> {
+    quarantine(store, id, None, None, reason).await
+}
+
 /// Where a message goes.
 #[derive(Debug, Clone)]
 enum Plan {

@@ -13,6 +13,9 @@ use helpline_core::ids::{
     ApiKeyId, DepartmentId, EntryId, PriorityId, StatusId, TicketId, TopicId, UserId,
 };
 use helpline_core::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
+use helpline_core::mailbox::{
+    AfterFetch, MailProtocol, Mailbox, MailboxAddress, MailboxId, NewMailbox,
+};
 use helpline_core::number::NumberFormat;
 use helpline_core::service::DeskSettings;
 use helpline_core::service::idempotency::{
@@ -2622,4 +2625,430 @@ pub async fn settings_init_once(store: &dyn Store) {
         r.setting("race").await.expect("setting"),
         values.into_iter().next()
     );
+}
+
+// Mailboxes: stored addresses, the fetch lease, fetch results.
+// ---------------------------------------------------------------------------------------------
+
+/// A mailbox to add, from its URL.
+fn new_mailbox(url: &str, after_fetch: AfterFetch, poll_seconds: u32) -> NewMailbox {
+    NewMailbox {
+        address: MailboxAddress::parse(url).expect("test mailbox URL is valid"),
+        after_fetch,
+        poll_seconds,
+    }
+}
+
+async fn add_mailbox(
+    store: &dyn Store,
+    mailbox: NewMailbox,
+    now: OffsetDateTime,
+) -> Result<Mailbox, Error> {
+    store
+        .write(move |tx| Box::pin(async move { Ok(tx.insert_mailbox(&mailbox, now).await?) }))
+        .await
+}
+
+async fn read_mailbox(store: &dyn Store, id: MailboxId) -> Option<Mailbox> {
+    store
+        .reader()
+        .await
+        .expect("reader")
+        .mailbox(id)
+        .await
+        .expect("mailbox lookup")
+}
+
+async fn all_mailboxes(store: &dyn Store) -> Vec<Mailbox> {
+    store
+        .reader()
+        .await
+        .expect("reader")
+        .mailboxes()
+        .await
+        .expect("mailboxes")
+}
+
+async fn lease(
+    store: &dyn Store,
+    id: MailboxId,
+    holder: &'static str,
+    now: OffsetDateTime,
+    until: OffsetDateTime,
+) -> bool {
+    store
+        .write(move |tx| {
+            Box::pin(async move { Ok(tx.lease_mailbox(id, holder, now, until).await?) })
+        })
+        .await
+        .expect("lease")
+}
+
+async fn fetched(
+    store: &dyn Store,
+    id: MailboxId,
+    error: Option<&'static str>,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    store
+        .write(move |tx| Box::pin(async move { Ok(tx.mailbox_fetched(id, error, now).await?) }))
+        .await
+}
+
+/// A mailbox comes back with every field as inserted, for both protocols: the address from its
+/// own columns (a password and folder full of URL syntax, a POP3 mailbox without folder), the
+/// after-fetch action including an archive folder, the interval and the times.
+pub async fn mailbox_insert_round_trips(store: &dyn Store) {
+    let now = helpline_core::now();
+    let imap = new_mailbox(
+        "imaps://support%40example.com:p%40ss:w%2Frd%3F%25@Mail.Example.com:1993/Support/Tier 2",
+        AfterFetch::Archive("Done/2026".into()),
+        45,
+    );
+    assert_eq!(imap.address.password, "p@ss:w/rd?%");
+    assert_eq!(imap.address.folder, "Support/Tier 2");
+    let pop = new_mailbox(
+        "pop3://helpdesk:secret@[2001:db8::1]:110",
+        AfterFetch::Delete,
+        300,
+    );
+    assert_eq!(pop.address.folder, "");
+    assert_eq!(pop.address.port, 110);
+
+    let first = add_mailbox(store, imap.clone(), now).await.expect("IMAP");
+    let second = add_mailbox(store, pop.clone(), now + Duration::seconds(1))
+        .await
+        .expect("POP3");
+    assert!(second.id > first.id);
+    assert_eq!(
+        first,
+        Mailbox {
+            id: first.id,
+            address: imap.address.clone(),
+            after_fetch: AfterFetch::Archive("Done/2026".into()),
+            poll_seconds: 45,
+            created_at: now,
+            last_fetch_at: None,
+            last_error: None,
+        }
+    );
+    assert_eq!(
+        second,
+        Mailbox {
+            id: second.id,
+            address: pop.address.clone(),
+            after_fetch: AfterFetch::Delete,
+            poll_seconds: 300,
+            created_at: now + Duration::seconds(1),
+            last_fetch_at: None,
+            last_error: None,
+        }
+    );
+
+    let stored = read_mailbox(store, first.id).await.expect("IMAP stored");
+    assert_eq!(stored, first);
+    assert_eq!(stored.address.protocol, MailProtocol::Imaps);
+    assert_eq!(
+        stored.address.host, "mail.example.com",
+        "host names are kept lower-cased"
+    );
+    assert_eq!(stored.address.port, 1993);
+    assert_eq!(stored.address.user, "support@example.com");
+    assert_eq!(stored.address.password, "p@ss:w/rd?%");
+    assert_eq!(stored.address.folder, "Support/Tier 2");
+    let stored = read_mailbox(store, second.id).await.expect("POP3 stored");
+    assert_eq!(stored, second);
+    assert_eq!(stored.address.protocol, MailProtocol::Pop3);
+    assert_eq!(stored.address.host, "2001:db8::1");
+    assert_eq!(all_mailboxes(store).await, vec![first, second]);
+    assert!(read_mailbox(store, MailboxId(987_654)).await.is_none());
+
+    // The other two protocols and after-fetch actions too.
+    let seen = add_mailbox(store, new_mailbox("imap://u:p@h", AfterFetch::Seen, 0), now)
+        .await
+        .expect("IMAP");
+    let pops = add_mailbox(
+        store,
+        new_mailbox(
+            "pop3s://u:p@h",
+            AfterFetch::Delete,
+            u32::try_from(i32::MAX).expect("max"),
+        ),
+        now,
+    )
+    .await
+    .expect("POP3S");
+    assert_eq!(read_mailbox(store, seen.id).await, Some(seen));
+    assert_eq!(read_mailbox(store, pops.id).await, Some(pops));
+
+    // An interval beyond what both stores can keep is refused, and nothing is stored.
+    let outcome = add_mailbox(
+        store,
+        new_mailbox("imap://u:p@other", AfterFetch::Seen, u32::MAX),
+        now,
+    )
+    .await;
+    assert!(outcome.is_err(), "{outcome:?}");
+    assert_eq!(all_mailboxes(store).await.len(), 4);
+}
+
+/// The same mailbox (protocol, host, port, user and folder) cannot be added twice, whatever its
+/// password or actions; a different folder, user, port or protocol is another mailbox.
+pub async fn mailbox_duplicates_are_refused(store: &dyn Store) {
+    let now = helpline_core::now();
+    let original = add_mailbox(
+        store,
+        new_mailbox(
+            "imap://desk:one@mail.example.com/INBOX",
+            AfterFetch::Seen,
+            60,
+        ),
+        now,
+    )
+    .await
+    .expect("first");
+    for duplicate in [
+        "imap://desk:one@mail.example.com/INBOX",
+        "imap://desk:two@mail.example.com:143",
+    ] {
+        let outcome = add_mailbox(
+            store,
+            new_mailbox(duplicate, AfterFetch::Archive("Done".into()), 5),
+            now,
+        )
+        .await;
+        assert!(
+            matches!(outcome, Err(Error::Store(StoreError::Constraint { .. }))),
+            "{duplicate} gave {outcome:?}"
+        );
+    }
+    assert_eq!(all_mailboxes(store).await, vec![original]);
+
+    for other in [
+        "imap://desk:one@mail.example.com/Support",
+        "imap://agent:one@mail.example.com/INBOX",
+        "imap://desk:one@mail.example.com:1143/INBOX",
+        "imaps://desk:one@mail.example.com:143/INBOX",
+        "pop3://desk:one@mail.example.com:143",
+    ] {
+        add_mailbox(store, new_mailbox(other, AfterFetch::Delete, 60), now)
+            .await
+            .unwrap_or_else(|e| panic!("{other}: {e:?}"));
+    }
+    assert_eq!(all_mailboxes(store).await.len(), 6);
+}
+
+/// Mailboxes are listed by id, the order they were added in (not by address).
+pub async fn mailboxes_list_by_id(store: &dyn Store) {
+    assert!(all_mailboxes(store).await.is_empty());
+    let now = helpline_core::now();
+    let mut added = Vec::new();
+    for host in ["zulu.example.com", "alpha.example.com", "mike.example.com"] {
+        let mailbox = add_mailbox(
+            store,
+            new_mailbox(&format!("imap://u:p@{host}"), AfterFetch::Seen, 60),
+            now,
+        )
+        .await
+        .expect("added");
+        added.push(mailbox);
+    }
+    let listed = all_mailboxes(store).await;
+    assert_eq!(listed, added);
+    let ids: Vec<_> = listed.iter().map(|m| m.id).collect();
+    assert!(ids.is_sorted(), "{ids:?}");
+}
+
+/// The lease: a free mailbox is taken; another holder is refused while the lease runs (up to and
+/// including its last instant); the holder renews it; once it has run out another holder takes
+/// it, and the first is then refused. A missing mailbox is never leased. Of several holders
+/// taking a free lease at once, exactly one gets it.
+pub async fn mailbox_lease_is_exclusive_until_it_expires(store: &dyn Store) {
+    let t0 = helpline_core::now();
+    let id = add_mailbox(
+        store,
+        new_mailbox("imaps://u:p@mail.example.com", AfterFetch::Seen, 60),
+        t0,
+    )
+    .await
+    .expect("mailbox")
+    .id;
+    let at = |seconds: i64| t0 + Duration::seconds(seconds);
+
+    assert!(
+        lease(store, id, "node-a", at(0), at(30)).await,
+        "free: taken"
+    );
+    assert!(
+        !lease(store, id, "node-b", at(10), at(40)).await,
+        "A's runs"
+    );
+    assert!(
+        !lease(store, id, "node-b", at(30), at(60)).await,
+        "still A's at its last instant"
+    );
+    assert!(lease(store, id, "node-a", at(20), at(50)).await, "A renews");
+    assert!(
+        !lease(store, id, "node-b", at(40), at(70)).await,
+        "the renewal extended it"
+    );
+    assert!(
+        lease(
+            store,
+            id,
+            "node-b",
+            at(50) + Duration::microseconds(1),
+            at(80)
+        )
+        .await,
+        "expired: B takes it"
+    );
+    assert!(!lease(store, id, "node-a", at(60), at(90)).await, "now B's");
+    assert!(lease(store, id, "node-b", at(60), at(90)).await, "B renews");
+    assert!(
+        !lease(store, MailboxId(987_654), "node-a", at(0), at(30)).await,
+        "no such mailbox"
+    );
+
+    // Leasing leaves the mailbox itself unchanged.
+    let stored = read_mailbox(store, id).await.expect("mailbox");
+    assert_eq!(stored.last_fetch_at, None);
+    assert_eq!(stored.created_at, t0);
+
+    // A leases a second mailbox independently of the first.
+    let other = add_mailbox(
+        store,
+        new_mailbox("pop3s://u:p@mail.example.com", AfterFetch::Delete, 60),
+        t0,
+    )
+    .await
+    .expect("mailbox")
+    .id;
+    assert!(lease(store, other, "node-a", at(60), at(90)).await);
+
+    // Many nodes at once: one wins.
+    let race = add_mailbox(
+        store,
+        new_mailbox("imap://race:p@mail.example.com", AfterFetch::Seen, 60),
+        t0,
+    )
+    .await
+    .expect("mailbox")
+    .id;
+    const HOLDERS: [&str; 8] = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7"];
+    let results = join_all(
+        HOLDERS
+            .iter()
+            .map(|holder| lease(store, race, holder, at(0), at(30))),
+    )
+    .await;
+    assert_eq!(
+        results.iter().filter(|taken| **taken).count(),
+        1,
+        "{results:?}"
+    );
+}
+
+/// A fetch round's end is recorded: its time, and its error, which the next good round clears.
+/// A missing mailbox is an error.
+pub async fn mailbox_fetched_records_and_clears_error(store: &dyn Store) {
+    let t0 = helpline_core::now();
+    let id = add_mailbox(
+        store,
+        new_mailbox("imap://u:p@mail.example.com", AfterFetch::Seen, 60),
+        t0,
+    )
+    .await
+    .expect("mailbox")
+    .id;
+    let other = add_mailbox(
+        store,
+        new_mailbox("imap://u:p@other.example.com", AfterFetch::Seen, 60),
+        t0,
+    )
+    .await
+    .expect("mailbox");
+
+    let t1 = t0 + Duration::seconds(61);
+    fetched(
+        store,
+        id,
+        Some("LOGIN failed: [AUTHENTICATIONFAILED] bad password"),
+        t1,
+    )
+    .await
+    .expect("recorded");
+    let stored = read_mailbox(store, id).await.expect("mailbox");
+    assert_eq!(stored.last_fetch_at, Some(t1));
+    assert_eq!(
+        stored.last_error.as_deref(),
+        Some("LOGIN failed: [AUTHENTICATIONFAILED] bad password")
+    );
+    assert_eq!(stored.created_at, t0);
+
+    let t2 = t1 + Duration::seconds(60);
+    fetched(store, id, None, t2).await.expect("recorded");
+    let stored = read_mailbox(store, id).await.expect("mailbox");
+    assert_eq!(stored.last_fetch_at, Some(t2));
+    assert_eq!(stored.last_error, None);
+
+    // An error quoting a server that sent NUL is still recorded, the same on every store.
+    let t3 = t2 + Duration::seconds(60);
+    fetched(store, id, Some("bad\0reply"), t3)
+        .await
+        .expect("recorded");
+    let stored = read_mailbox(store, id).await.expect("mailbox");
+    assert_eq!(stored.last_error.as_deref(), Some("bad\u{fffd}reply"));
+    assert_eq!(stored.last_fetch_at, Some(t3));
+
+    // Only that mailbox changed.
+    assert_eq!(read_mailbox(store, other.id).await, Some(other));
+    assert!(fetched(store, MailboxId(987_654), None, t3).await.is_err());
+}
+
+/// Deleting a mailbox removes it (its lease with it) and frees its address; messages fetched
+/// from it stay. Deleting again, or a missing mailbox, is `false`.
+pub async fn mailbox_delete(store: &dyn Store) {
+    let now = helpline_core::now();
+    let url = "imaps://u:p@mail.example.com/INBOX";
+    let gone = add_mailbox(store, new_mailbox(url, AfterFetch::Seen, 60), now)
+        .await
+        .expect("mailbox");
+    let kept = add_mailbox(
+        store,
+        new_mailbox("pop3://u:p@mail.example.com", AfterFetch::Delete, 60),
+        now,
+    )
+    .await
+    .expect("mailbox");
+    assert!(lease(store, gone.id, "node-a", now, now + Duration::seconds(30)).await);
+    let (message, _) = store_inbound(
+        store,
+        raw_mail("imap", Some(&gone.address.redacted()), Some("1:1"), b"kept"),
+    )
+    .await;
+
+    let delete = |id: MailboxId| {
+        store.write(move |tx| Box::pin(async move { Ok(tx.delete_mailbox(id).await?) }))
+    };
+    assert!(delete(gone.id).await.expect("delete"));
+    assert!(read_mailbox(store, gone.id).await.is_none());
+    assert_eq!(all_mailboxes(store).await, vec![kept.clone()]);
+    assert!(!delete(gone.id).await.expect("delete again"));
+    assert!(!delete(MailboxId(987_654)).await.expect("delete missing"));
+    assert!(
+        !lease(store, gone.id, "node-b", now, now + Duration::seconds(30)).await,
+        "a deleted mailbox is not leased"
+    );
+
+    let (stored, bytes) = read_inbound(store, message.id).await;
+    assert_eq!(stored, message);
+    assert_eq!(bytes, b"kept");
+
+    // The address is free again: added back, it is a new mailbox with a new id.
+    let again = add_mailbox(store, new_mailbox(url, AfterFetch::Seen, 60), now)
+        .await
+        .expect("added again");
+    assert!(again.id > kept.id);
+    assert_eq!(all_mailboxes(store).await, vec![kept, again]);
 }

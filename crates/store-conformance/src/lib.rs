@@ -71,7 +71,13 @@ macro_rules! conformance_suite {
             finish_inbound_stores_outcome_and_counts_attempts,
             inbound_list_by_status_pages,
             entry_by_message_id_finds_newest,
-            settings_init_once
+            settings_init_once,
+            mailbox_insert_round_trips,
+            mailbox_duplicates_are_refused,
+            mailboxes_list_by_id,
+            mailbox_lease_is_exclusive_until_it_expires,
+            mailbox_fetched_records_and_clears_error,
+            mailbox_delete
         );
     };
     (@cases $factory:path, $($case:ident),* $(,)?) => {$(

@@ -24,6 +24,7 @@ use helpline_core::ids::{
     TicketId, TopicId, UserId,
 };
 use helpline_core::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
+use helpline_core::mailbox::{AfterFetch, Mailbox, MailboxAddress, MailboxId, NewMailbox};
 use helpline_core::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use helpline_core::store::{Reader, RowCounts, TicketDraft, TicketQuery, Writer};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
@@ -64,6 +65,13 @@ macro_rules! inbound_columns {
     () => {
         "inbound_id, source, mailbox, source_uid, size, status, class, rule, message_id, \
          ticket_id, entry_id, attempts, received_at, processed_at "
+    };
+}
+
+macro_rules! mailbox_select {
+    () => {
+        "select mailbox_id, protocol, host, port, username, password, folder, after_fetch, \
+         poll_seconds, created_at, last_fetch_at, last_error from mailbox "
     };
 }
 
@@ -215,6 +223,33 @@ fn inbound_row(row: &PgRow) -> Result<InboundRecord, StoreError> {
         attempts: i64::from(attempts),
         received_at: row.try_get("received_at").map_err(db)?,
         processed_at: row.try_get("processed_at").map_err(db)?,
+    })
+}
+
+/// A mailbox row back. The address is rebuilt from its columns (never re-parsed from a URL, so a
+/// password or folder holding URL syntax comes back as stored).
+fn mailbox_row(row: &PgRow) -> Result<Mailbox, StoreError> {
+    let protocol: String = row.try_get("protocol").map_err(db)?;
+    let port: i32 = row.try_get("port").map_err(db)?;
+    let after_fetch: String = row.try_get("after_fetch").map_err(db)?;
+    let poll_seconds: i32 = row.try_get("poll_seconds").map_err(db)?;
+    Ok(Mailbox {
+        id: MailboxId(row.try_get("mailbox_id").map_err(db)?),
+        address: MailboxAddress {
+            protocol: parsed("mailbox protocol", &protocol, |p| p.parse().ok())?,
+            host: row.try_get("host").map_err(db)?,
+            port: u16::try_from(port)
+                .map_err(|_| StoreError::Corrupt(format!("mailbox port {port}")))?,
+            user: row.try_get("username").map_err(db)?,
+            password: row.try_get("password").map_err(db)?,
+            folder: row.try_get("folder").map_err(db)?,
+        },
+        after_fetch: parsed("after-fetch action", &after_fetch, AfterFetch::from_stored)?,
+        poll_seconds: u32::try_from(poll_seconds)
+            .map_err(|_| StoreError::Corrupt(format!("mailbox poll interval {poll_seconds}")))?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        last_fetch_at: row.try_get("last_fetch_at").map_err(db)?,
+        last_error: row.try_get("last_error").map_err(db)?,
     })
 }
 
@@ -566,6 +601,23 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
             }
         }
         Ok(newest)
+    }
+
+    async fn mailboxes(&mut self) -> Result<Vec<Mailbox>, StoreError> {
+        let rows = query(concat!(mailbox_select!(), "order by mailbox_id"))
+            .fetch_all(self.conn())
+            .await
+            .map_err(db)?;
+        map_rows(&rows, mailbox_row)
+    }
+
+    async fn mailbox(&mut self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
+        let row = query(concat!(mailbox_select!(), "where mailbox_id = $1"))
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        map_optional(row, mailbox_row)
     }
 
     async fn setting(&mut self, name: &str) -> Result<Option<String>, StoreError> {
@@ -1557,6 +1609,115 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
         self.setting(name).await?.ok_or_else(|| {
             StoreError::Other(format!("setting '{name}' was neither inserted nor found").into())
         })
+    }
+
+    async fn insert_mailbox(
+        &mut self,
+        mailbox: &NewMailbox,
+        now: OffsetDateTime,
+    ) -> Result<Mailbox, StoreError> {
+        // Both stores keep the interval in a 32-bit column's range (PostgreSQL's `integer`).
+        let poll_seconds = i32::try_from(mailbox.poll_seconds).map_err(|_| {
+            StoreError::Other(
+                format!(
+                    "a poll interval of {} seconds is too long to store",
+                    mailbox.poll_seconds
+                )
+                .into(),
+            )
+        })?;
+        let address = &mailbox.address;
+        let id: i64 = query(
+            "insert into mailbox (protocol, host, port, username, password, folder, \
+             after_fetch, poll_seconds, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             returning mailbox_id",
+        )
+        .bind(address.protocol.as_str())
+        .bind(&address.host)
+        .bind(i32::from(address.port))
+        .bind(&address.user)
+        .bind(&address.password)
+        .bind(&address.folder)
+        .bind(mailbox.after_fetch.to_stored())
+        .bind(poll_seconds)
+        .bind(now)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(Mailbox {
+            id: MailboxId(id),
+            address: address.clone(),
+            after_fetch: mailbox.after_fetch.clone(),
+            poll_seconds: mailbox.poll_seconds,
+            created_at: now,
+            last_fetch_at: None,
+            last_error: None,
+        })
+    }
+
+    async fn delete_mailbox(&mut self, id: MailboxId) -> Result<bool, StoreError> {
+        // `inbound_mail.mailbox` is free text, not a reference: fetched messages stay.
+        let deleted = query("delete from mailbox where mailbox_id = $1")
+            .bind(id.0)
+            .execute(self.conn())
+            .await
+            .map_err(db)?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    async fn lease_mailbox(
+        &mut self,
+        id: MailboxId,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // One statement decides, race-free under READ COMMITTED: a concurrent update of the same
+        // row waits for this transaction to end, then re-checks the `where` clause against the
+        // committed row, so of several nodes taking a free lease at once exactly one matches.
+        let taken = query(
+            "update mailbox set lease_holder = $2, lease_until = $4 \
+             where mailbox_id = $1 \
+             and (lease_until is null or lease_until < $3 or lease_holder = $2)",
+        )
+        .bind(id.0)
+        .bind(holder)
+        .bind(now)
+        .bind(until)
+        .execute(self.conn())
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(taken == 1)
+    }
+
+    async fn mailbox_fetched(
+        &mut self,
+        id: MailboxId,
+        error: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        // The error often quotes the mail server; PostgreSQL text cannot hold NUL, so both
+        // stores record it as U+FFFD rather than lose the whole message.
+        let error = error.map(|text| text.replace('\0', "\u{fffd}"));
+        let updated =
+            query("update mailbox set last_fetch_at = $2, last_error = $3 where mailbox_id = $1")
+                .bind(id.0)
+                .bind(now)
+                .bind(error.as_deref())
+                .execute(self.conn())
+                .await
+                .map_err(db)?
+                .rows_affected();
+        if updated == 0 {
+            return Err(StoreError::Other(
+                format!("mailbox {id} cannot record a fetch: it does not exist").into(),
+            ));
+        }
+        Ok(())
     }
 
     async fn insert_department(

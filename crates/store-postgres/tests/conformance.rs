@@ -206,3 +206,78 @@ async fn overlapping_inbound_inserts_store_one_message() {
     postgres.close().await;
     database.drop_database().await;
 }
+
+/// Eight nodes take the lease on one mailbox at the same moment (held at a barrier inside their
+/// units of work, on eight connections): first while it is free, then once it has expired. The
+/// one conditional `update` must let exactly one of them have it: the others wait on the row,
+/// then find it taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_mailbox_leases_have_one_winner() {
+    use helpline_core::mailbox::{AfterFetch, MailboxAddress, NewMailbox};
+    let Some(database) = ScratchDatabase::from_env().await else {
+        return;
+    };
+    let postgres = PostgresStore::open(database.url()).await.expect("open");
+    let store: &dyn Store = &postgres;
+    let start = helpline_core::now();
+    let mailbox = NewMailbox {
+        address: MailboxAddress::parse("imaps://desk:secret@mail.example.com").expect("url"),
+        after_fetch: AfterFetch::Seen,
+        poll_seconds: 60,
+    };
+    let id = store
+        .write(move |tx| Box::pin(async move { Ok(tx.insert_mailbox(&mailbox, start).await?) }))
+        .await
+        .expect("mailbox")
+        .id;
+    // Round 0: the lease is free. Round 1: round 0's winner's lease has run out.
+    for (round, now) in [start, start + time::Duration::minutes(5)]
+        .into_iter()
+        .enumerate()
+    {
+        let barrier = Arc::new(tokio::sync::Barrier::new(8));
+        let results = futures::future::join_all((0..8).map(|i| {
+            let barrier = Arc::clone(&barrier);
+            store.write(move |tx| {
+                Box::pin(async move {
+                    barrier.wait().await;
+                    let holder = format!("node-{round}-{i}");
+                    let taken = tx
+                        .lease_mailbox(id, &holder, now, now + time::Duration::minutes(1))
+                        .await?;
+                    if taken {
+                        // Hold the row a moment so the others are surely waiting on it.
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Ok((i, taken))
+                })
+            })
+        }))
+        .await;
+        let winners: Vec<_> = results
+            .into_iter()
+            .map(|r| r.expect("no lease fails"))
+            .filter(|(_, taken)| *taken)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: one winner: {winners:?}");
+        // The winner, and nobody else, may renew.
+        let winner = format!("node-{round}-{}", winners[0].0);
+        let loser = format!("node-{round}-{}", (winners[0].0 + 1) % 8);
+        let renewals = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let until = now + time::Duration::minutes(2);
+                    let soon = now + time::Duration::seconds(30);
+                    Ok((
+                        tx.lease_mailbox(id, &loser, soon, until).await?,
+                        tx.lease_mailbox(id, &winner, soon, until).await?,
+                    ))
+                })
+            })
+            .await
+            .expect("renewals");
+        assert_eq!(renewals, (false, true), "round {round}");
+    }
+    postgres.close().await;
+    database.drop_database().await;
+}

@@ -191,7 +191,8 @@ async fn topic_name(state: &AppState, raw: Option<&str>) -> Result<Option<String
 }
 
 /// `POST /api/tasks/cron`: runs one round of the periodic work (dropping idempotency keys past
-/// their 24 hours, processing mail left pending), as osTicket's `rcron.php` expects.
+/// their 24 hours, processing mail left pending, fetching every mailbox whose lease is free), as
+/// osTicket's `rcron.php` expects.
 async fn cron(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -210,7 +211,21 @@ async fn cron(
             1000,
         )
         .await?;
-        Ok::<_, Error>((purged, pending.len()))
+        let connect = helpline_mail::sources::connector();
+        let fetched = helpline_mail::fetch::fetch_all(
+            &*state.store,
+            &state.desk,
+            &state.intake,
+            "cron",
+            &*connect,
+        )
+        .await?;
+        let taken: usize = fetched
+            .iter()
+            .filter_map(|(_, result)| result.as_ref().ok())
+            .map(|report| report.new)
+            .sum();
+        Ok::<_, Error>((purged, pending.len() + taken))
     };
     match round.await {
         Ok((purged, mail)) => {

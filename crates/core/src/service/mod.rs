@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod idempotency;
 pub mod keys;
 pub mod listing;
+pub mod mailboxes;
 pub mod posting;
 pub mod tickets;
 pub mod updates;

@@ -65,6 +65,8 @@ fn every_command_has_help() {
         vec!["pipe", "--help"],
         vec!["mail", "inspect", "--help"],
         vec!["mail", "quarantine", "list", "--help"],
+        vec!["mailbox", "add", "--help"],
+        vec!["mailbox", "list", "--help"],
     ] {
         let out = ok(helpline(&args, &[], dir.path()));
         assert!(out.contains("Usage: helpline"), "{args:?}: {out}");
@@ -604,4 +606,70 @@ fn mail_inspect_explains_a_message() {
     );
     let bad = helpline(&["mail", "inspect", "/nonexistent.eml"], &[], dir.path());
     assert!(!bad.status.success());
+}
+
+#[test]
+fn mailboxes_are_added_listed_and_removed_without_showing_passwords() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("mb.db").display());
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--database", url.as_str()]);
+        helpline(&all, &[], dir.path())
+    };
+    let added = ok(run(&[
+        "mailbox",
+        "add",
+        "imap://support%40example.com:s3cr%40t@Mail.Example.com:1143/Support",
+        "--archive",
+        "Done",
+    ]));
+    assert!(
+        added.contains(
+            "mailbox 1 imap://support@example.com:****@mail.example.com:1143/Support added"
+        ),
+        "{added}"
+    );
+    assert!(ok(run(&["mailbox", "add", "pop3://u:pw@127.0.0.1:1110"])).contains("mailbox 2"));
+    let bad = run(&[
+        "mailbox",
+        "add",
+        "pop3://u:pw@127.0.0.1:1110",
+        "--archive",
+        "X",
+    ]);
+    assert!(stderr(&bad).contains("POP3"), "{}", stderr(&bad));
+    let bad = run(&[
+        "mailbox",
+        "add",
+        "imap://support%40example.com:other@mail.example.com:1143/Support",
+    ]);
+    assert!(stderr(&bad).contains("already added"), "{}", stderr(&bad));
+    let bad = run(&["mailbox", "add", "ftp://u:p@h"]);
+    assert!(
+        stderr(&bad).contains("unknown mailbox scheme"),
+        "{}",
+        stderr(&bad)
+    );
+    let bad = run(&["mailbox", "add", "imap://u:p@h", "--interval", "1"]);
+    assert!(
+        stderr(&bad).contains("at least 5 seconds"),
+        "{}",
+        stderr(&bad)
+    );
+    let listed = ok(run(&["mailbox", "list", "--json"]));
+    assert!(
+        !listed.contains("s3cr") && !listed.contains("pw@"),
+        "passwords never shown: {listed}"
+    );
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(listed[0]["after_fetch"], "archive:Done");
+    assert_eq!(listed[1]["after_fetch"], "delete");
+    assert!(ok(run(&["mailbox", "remove", "2"])).contains("removed"));
+    assert!(!run(&["mailbox", "remove", "2"]).status.success());
+    let table = ok(run(&["mailbox", "list"]));
+    assert!(
+        table.contains("mail.example.com") && !table.contains("127.0.0.1"),
+        "{table}"
+    );
 }

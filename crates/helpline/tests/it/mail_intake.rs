@@ -549,7 +549,10 @@ async fn mail_parser_fixtures_pass_through_the_pipeline() {
     let mut files = Vec::new();
     let mut folders = vec![mail_parser_fixtures()];
     while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("fixtures").filter_map(Result::ok) {
+        for entry in std::fs::read_dir(&folder)
+            .expect("fixtures")
+            .filter_map(Result::ok)
+        {
             let path = entry.path();
             if path.is_dir() {
                 folders.push(path);

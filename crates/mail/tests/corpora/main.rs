@@ -1,7 +1,11 @@
 //! The mail crate's tests on real mail written by others (`../shared/corpora`, read at test
 //! time, never copied into the project). Each module prints its figures with `--nocapture`.
+//! `pop3_live` and `imap_live` run the POP3 and IMAP clients against the real servers
+//! `scripts/test` starts.
 
 mod bounces;
+mod imap_live;
+mod pop3_live;
 mod replies;
 
 use std::path::PathBuf;

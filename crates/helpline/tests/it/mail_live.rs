@@ -1,0 +1,307 @@
+//! Mail intake end to end against real servers on loopback (Dovecot IMAP and POP3, an SMTP
+//! server delivering into Dovecot's mailboxes), as `scripts/test` starts them: mail delivered by
+//! SMTP becomes tickets through `helpline mail fetch` and through `helpline serve` with IMAP
+//! IDLE; fetched messages are archived, flagged or deleted as the mailbox says.
+
+use crate::cli::helpline;
+use helpline_mail::imap::ImapMailbox;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// The servers, or `None` to skip (never on CI).
+struct Servers {
+    imap: String,
+    pop3: String,
+    smtp: String,
+    users: Vec<String>,
+    password: String,
+}
+
+fn servers() -> Option<Servers> {
+    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (
+        get("HELPLINE_TEST_IMAP"),
+        get("HELPLINE_TEST_POP3"),
+        get("HELPLINE_TEST_SMTP"),
+        get("HELPLINE_TEST_MAIL_USERS"),
+    ) {
+        (Some(imap), Some(pop3), Some(smtp), Some(users)) => Some(Servers {
+            imap,
+            pop3,
+            smtp,
+            users: users.split(',').map(str::to_owned).collect(),
+            password: get("HELPLINE_TEST_MAIL_PASSWORD").unwrap_or_else(|| "secret".into()),
+        }),
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(
+                !ci,
+                "the mail servers must run on CI (scripts/test starts them)"
+            );
+            eprintln!("skipping a live mail test: HELPLINE_TEST_IMAP and friends are not set");
+            None
+        }
+    }
+}
+
+/// Delivers one message over SMTP to `user`.
+async fn deliver(smtp: &str, user: &str, raw: &str) {
+    let stream = tokio::net::TcpStream::connect(smtp)
+        .await
+        .expect("SMTP connect");
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut expect = async |code: &str| {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .expect("SMTP read")
+                .expect("SMTP line");
+            assert!(line.starts_with(code), "SMTP expected {code}, got {line}");
+            if line.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        }
+    };
+    expect("220").await;
+    for (command, code) in [
+        ("EHLO test.local".to_owned(), "250"),
+        ("MAIL FROM:<sender@example.com>".to_owned(), "250"),
+        (format!("RCPT TO:<{user}@helpline.test>"), "250"),
+        ("DATA".to_owned(), "354"),
+    ] {
+        write
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .expect("SMTP write");
+        expect(code).await;
+    }
+    let mut body = String::new();
+    for line in raw.split("\r\n") {
+        if line.starts_with('.') {
+            body.push('.');
+        }
+        body.push_str(line);
+        body.push_str("\r\n");
+    }
+    write
+        .write_all(format!("{body}.\r\n").as_bytes())
+        .await
+        .expect("SMTP data");
+    expect("250").await;
+    write.write_all(b"QUIT\r\n").await.expect("SMTP quit");
+}
+
+fn mail(from: &str, subject: &str, id: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: support@helpline.test\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n\r\nHello from {from}.\r\n"
+    )
+}
+
+async fn tickets_in(url: &str) -> i64 {
+    let store = crate::support::open_store(url).await;
+    let counts = store
+        .reader()
+        .await
+        .expect("r")
+        .row_counts()
+        .await
+        .expect("counts");
+    counts.tickets
+}
+
+fn unique(tag: &str) -> String {
+    format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_fetch_takes_imap_and_pop3_mail_and_archives_or_deletes_it() {
+    let Some(servers) = servers() else { return };
+    let (imap_user, pop3_user) = (&servers.users[0], &servers.users[1]);
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("fetch.db").display());
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--database", url.as_str()]);
+        helpline(&all, &[], dir.path())
+    };
+    // Start from empty mailboxes: whatever earlier runs left is taken away first.
+    let imap_url = format!(
+        "imap://{imap_user}:{}@{}/INBOX",
+        servers.password, servers.imap
+    );
+    let pop3_url = format!("pop3://{pop3_user}:{}@{}", servers.password, servers.pop3);
+    assert!(
+        run(&["mailbox", "add", &imap_url, "--archive", "HelplineDone"])
+            .status
+            .success()
+    );
+    assert!(run(&["mailbox", "add", &pop3_url]).status.success());
+    let drained = run(&["mail", "fetch"]);
+    assert!(
+        drained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drained.stderr)
+    );
+    let before = tickets_in(&url).await;
+
+    let tag = unique("fetch");
+    deliver(
+        &servers.smtp,
+        imap_user,
+        &mail(
+            "ann@example.com",
+            "By IMAP",
+            &format!("{tag}-1@example.com"),
+        ),
+    )
+    .await;
+    deliver(
+        &servers.smtp,
+        imap_user,
+        &mail(
+            "bob@example.com",
+            "By IMAP too",
+            &format!("{tag}-2@example.com"),
+        ),
+    )
+    .await;
+    deliver(
+        &servers.smtp,
+        pop3_user,
+        &mail("cy@example.com", "By POP3", &format!("{tag}-3@example.com")),
+    )
+    .await;
+    let fetched = run(&["mail", "fetch"]);
+    let out = String::from_utf8_lossy(&fetched.stdout).into_owned();
+    assert!(
+        fetched.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    assert!(out.contains("INBOX: 2 new"), "{out}");
+    assert!(out.contains(":110") || out.contains("1 new"), "{out}");
+    assert_eq!(
+        tickets_in(&url).await - before,
+        3,
+        "three messages, three tickets"
+    );
+
+    // IMAP: moved to the archive folder; POP3: deleted. A second round finds nothing new.
+    let (host_port, password) = (servers.imap.as_str(), servers.password.as_str());
+    let mut inbox = ImapMailbox::connect(
+        host_port,
+        imap_user,
+        password,
+        "INBOX",
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("imap");
+    assert!(
+        inbox.unseen_uids().await.expect("uids").is_empty(),
+        "nothing left unseen in INBOX"
+    );
+    inbox.logout().await.expect("logout");
+    let archive = ImapMailbox::connect(
+        host_port,
+        imap_user,
+        password,
+        "HelplineDone",
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("archive");
+    let _ = archive.logout().await;
+    let again = run(&["mail", "fetch"]);
+    let out = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(out.contains("INBOX: 0 new"), "{out}");
+    assert_eq!(tickets_in(&url).await - before, 3, "nothing taken in twice");
+    let listed = String::from_utf8_lossy(&run(&["mailbox", "list"]).stdout).into_owned();
+    assert!(!listed.contains(&format!(":{password}@")), "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_imap_mail_in_within_seconds_by_idle() {
+    let Some(servers) = servers() else { return };
+    let user = &servers.users[2];
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("idle.db").display());
+    let imap_url = format!("imap://{user}:{}@{}/INBOX", servers.password, servers.imap);
+    let added = helpline(
+        &[
+            "mailbox",
+            "add",
+            &imap_url,
+            "--delete",
+            "--interval",
+            "300",
+            "--database",
+            &url,
+        ],
+        &[],
+        dir.path(),
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helpline"))
+        .args([
+            "serve",
+            "--database",
+            &url,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .current_dir(dir.path())
+        .env("HELPLINE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    // Let the first round drain the mailbox and the IDLE session start.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = tickets_in(&url).await;
+    let tag = unique("idle");
+    let sent = Instant::now();
+    deliver(
+        &servers.smtp,
+        user,
+        &mail(
+            "dee@example.com",
+            "Arrives by IDLE",
+            &format!("{tag}@example.com"),
+        ),
+    )
+    .await;
+    let mut arrived = None;
+    while sent.elapsed() < Duration::from_secs(10) {
+        if tickets_in(&url).await > before {
+            arrived = Some(sent.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let arrived = arrived.expect("the message became a ticket");
+    println!("IMAP IDLE: delivered to ticket in {arrived:?}");
+    assert!(
+        arrived < Duration::from_secs(2),
+        "took {arrived:?}, the poll interval is 300 s: IDLE was not used"
+    );
+}
