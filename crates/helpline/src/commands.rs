@@ -135,18 +135,15 @@ async fn serve(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// A name for this node in mailbox leases: host, process and a random part.
+/// This node's name in mailbox leases: its host name. A restarted server (or `helpline mail
+/// fetch` on the same host) may take up its mailboxes at once; other hosts wait for the lease.
 fn node_name() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "node".into());
-    format!("{host}:{}:{:08x}", std::process::id(), rand_u32())
-}
-
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, RandomState};
-    u32::try_from(RandomState::new().hash_one(std::time::SystemTime::now()) & 0xffff_ffff)
-        .unwrap_or(0)
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "helpline".into())
 }
 
 /// Keeps every mailbox watched while the server runs: one task per mailbox, started as
