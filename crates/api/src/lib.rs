@@ -73,7 +73,8 @@ pub struct AppState {
     pub api: Arc<ApiSettings>,
     /// Per-key request budget of `/api/v1`.
     pub rate_limiter: Arc<ratelimit::RateLimiter>,
-    /// Mail intake settings (the secret that signs our Message-IDs, our own addresses).
+    /// Mail intake settings (the secret that signs our Message-IDs, our own addresses, which
+    /// servers TLS mailboxes trust — also for the cron route's fetch round).
     pub intake: Arc<helpline_mail::pipeline::IntakeSettings>,
 }
 

@@ -15,9 +15,19 @@ pub struct NewAttachment {
     pub content_type: String,
     /// The bytes.
     pub content: Vec<u8>,
+    /// The mail part's `Content-ID` (without brackets), so HTML `cid:` references can link it.
+    pub content_id: Option<String>,
 }
 
 impl NewAttachment {
+    /// The same file, referred to as `cid:{content_id}` by the message's HTML.
+    pub fn with_content_id(self, content_id: Option<String>) -> Self {
+        let content_id = content_id
+            .map(|id| id.chars().filter(|c| !c.is_control()).collect::<String>())
+            .filter(|id| !id.is_empty() && id.len() <= 255);
+        Self { content_id, ..self }
+    }
+
     /// Checks name, type and size. `max_bytes` is the configured per-file limit.
     pub fn new(
         filename: &str,
@@ -55,6 +65,7 @@ impl NewAttachment {
             filename: base.to_owned(),
             content_type,
             content,
+            content_id: None,
         })
     }
 
@@ -98,6 +109,8 @@ pub struct Attachment {
     pub size: i64,
     /// Hex SHA-256 of the content.
     pub sha256: String,
+    /// The mail part's `Content-ID`, for inline images.
+    pub content_id: Option<String>,
 }
 
 #[cfg(test)]

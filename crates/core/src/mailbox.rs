@@ -24,11 +24,11 @@ impl fmt::Display for MailboxId {
 pub enum MailProtocol {
     /// `imap://` (plain) — IDLE where the server offers it.
     Imap,
-    /// `imaps://` (TLS).
+    /// `imaps://` (implicit TLS, the certificate verified) — IDLE too.
     Imaps,
     /// `pop3://` (plain).
     Pop3,
-    /// `pop3s://` (TLS).
+    /// `pop3s://` (implicit TLS, the certificate verified).
     Pop3s,
 }
 

@@ -96,6 +96,7 @@ fn init_logging(filter: &str) {
 async fn serve(config: Config) -> Result<()> {
     let desk = config.desk_settings()?;
     let api = config.api_settings()?;
+    let mail_tls = config.mail_tls()?;
     let store = database::open(&config.database_url).await?;
     let address = tokio::net::lookup_host(&config.listen)
         .await
@@ -111,7 +112,8 @@ async fn serve(config: Config) -> Result<()> {
         backend = store.backend(),
         "helpline is serving"
     );
-    let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+    let mut intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+    intake.mail_tls = mail_tls;
     // Messages stored before a crash but not processed yet are finished first.
     match pipeline::process_pending(&*store, &desk, &intake, 10_000).await {
         Ok(done) if !done.is_empty() => {
@@ -151,8 +153,9 @@ fn node_name() -> String {
 /// the mailbox's lease.
 async fn watch_mailboxes(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let holder = node_name();
-    let connect: std::sync::Arc<helpline_mail::fetch::Connector> =
-        std::sync::Arc::from(helpline_mail::sources::connector());
+    let connect: std::sync::Arc<helpline_mail::fetch::Connector> = std::sync::Arc::from(
+        helpline_mail::sources::connector(state.intake.mail_tls.clone()),
+    );
     let mut watched = std::collections::HashSet::new();
     let mut tasks = Vec::new();
     loop {
@@ -700,10 +703,12 @@ async fn mailbox(config: &Config, command: MailboxCommand) -> Result<()> {
 
 /// `helpline mail fetch`: one round over every mailbox this node can lease.
 async fn fetch(config: &Config) -> Result<()> {
-    let store = database::open(&config.database_url).await?;
     let desk = config.desk_settings()?;
-    let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
-    let connect = helpline_mail::sources::connector();
+    let mail_tls = config.mail_tls()?;
+    let store = database::open(&config.database_url).await?;
+    let mut intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+    intake.mail_tls = mail_tls;
+    let connect = helpline_mail::sources::connector(intake.mail_tls.clone());
     let results =
         helpline_mail::fetch::fetch_all(&*store, &desk, &intake, &node_name(), &*connect).await?;
     if results.is_empty() {

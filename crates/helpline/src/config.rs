@@ -8,8 +8,9 @@ use helpline_api::{ApiSettings, CompatErrorStyle};
 use helpline_core::apikey::IpRule;
 use helpline_core::number::{NumberFormat, Pattern};
 use helpline_core::service::DeskSettings;
+use helpline_mail::tls::TlsSettings;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Every setting, with its default. Documented in docs/configuration.md.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +37,9 @@ pub struct Config {
     /// The desk's own mail addresses: never customers or collaborators; mail from them is our
     /// own coming back.
     pub system_addresses: Vec<String>,
+    /// A PEM file of CA certificates `imaps://` and `pop3s://` mailboxes trust besides the
+    /// public roots (a company CA, a test CA).
+    pub mail_tls_ca_file: Option<PathBuf>,
     /// Log filter (`info`, `helpline=debug,tower_http=debug`, …).
     pub log: String,
 }
@@ -54,6 +58,7 @@ impl Default for Config {
             system_addresses: Vec::new(),
             ticket_number_format: "######".into(),
             ticket_number_mode: "random".into(),
+            mail_tls_ca_file: None,
             log: "info".into(),
         }
     }
@@ -120,5 +125,12 @@ impl Config {
             compat_errors: self.osticket_error_style,
             rate_limit_per_minute: self.rate_limit_per_minute,
         })
+    }
+
+    /// Which servers TLS mailboxes trust: the public roots, plus `mail_tls_ca_file`'s
+    /// certificates when it is set. A file that cannot be used is an error naming the setting.
+    pub fn mail_tls(&self) -> Result<TlsSettings> {
+        TlsSettings::load(self.mail_tls_ca_file.as_deref())
+            .context("mail_tls_ca_file (HELPLINE_MAIL_TLS_CA_FILE) cannot be used")
     }
 }

@@ -274,8 +274,8 @@ pub async fn watch_mailbox(
             Err(error) => tracing::warn!(mailbox = %id, %error, "fetch round failed"),
         }
         let interval = std::time::Duration::from_secs(u64::from(mailbox.poll_seconds.max(5)));
-        let idled = mailbox.address.protocol == helpline_core::mailbox::MailProtocol::Imap
-            && idle_until_mail(&mailbox, interval, &mut stop).await;
+        let idled = mailbox.address.protocol.is_imap()
+            && idle_until_mail(&mailbox, &settings.mail_tls, interval, &mut stop).await;
         if !idled && wait_or_stop(&mut stop, interval).await {
             return;
         }
@@ -286,24 +286,29 @@ pub async fn watch_mailbox(
 /// used (the caller then sleeps instead).
 async fn idle_until_mail(
     mailbox: &Mailbox,
+    tls: &crate::tls::TlsSettings,
     wait: std::time::Duration,
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> bool {
-    let address = &mailbox.address;
-    let Ok(mut session) = crate::imap::ImapMailbox::connect(
-        &address.host_port(),
-        &address.user,
-        &address.password,
-        &address.folder,
-        crate::sources::STEP_TIMEOUT,
-    )
-    .await
-    else {
+    let Ok(mut session) = crate::sources::connect_imap(&mailbox.address, tls).await else {
         return false;
     };
     if !session.supports_idle() {
         let _ = session.logout().await;
         return false;
+    }
+    // Mail that arrived after the last round's search but before this session opened would
+    // announce itself to nobody: look first, and go straight back to a round if any is waiting.
+    match session.unseen_uids().await {
+        Ok(waiting) if !waiting.is_empty() => {
+            let _ = session.logout().await;
+            return true;
+        }
+        Ok(_) => {}
+        Err(_) => {
+            let _ = session.logout().await;
+            return false;
+        }
     }
     let idle = session.idle(wait);
     let used = tokio::select! {

@@ -10,8 +10,9 @@
 //! is expunged, UIDs do not — as long as [`ImapMailbox::uid_validity`] stays the same. A caller
 //! that remembers UIDs across sessions must forget them all when it changes.
 //!
-//! Only plain TCP is wired up ([`ImapMailbox::connect`]); TLS plugs in through
-//! [`ImapMailbox::from_stream`], which takes any stream that is already open.
+//! [`ImapMailbox::connect`] opens plain TCP; [`ImapMailbox::from_stream`] takes any stream that
+//! is already open — `imaps://` mailboxes come through it over TLS
+//! ([`crate::sources::connect_imap`]).
 //!
 //! Why not async-imap's own FETCH/SEARCH/STORE/EXPUNGE methods: in 0.12 they stop at the tagged
 //! completion without looking at it, so a `NO` or `BAD` to them comes back as an empty result,
@@ -49,6 +50,16 @@ pub enum ImapError {
         /// The address as configured.
         addr: String,
         /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake of an `imaps://` connection failed (certificate not trusted or not
+    /// for this host, no TLS on that port, network trouble during the handshake).
+    #[error("TLS with the IMAP server {addr} failed: {source}")]
+    Tls {
+        /// The address as configured.
+        addr: String,
+        /// What went wrong; of kind `InvalidData` when it was the certificate or TLS itself.
         #[source]
         source: io::Error,
     },
@@ -133,9 +144,11 @@ pub enum ImapError {
 impl ImapError {
     /// Whether trying again later (with a new connection) may succeed without anyone changing
     /// the configuration: network trouble, timeouts, a server that misbehaved or said `NO` for
-    /// now. Refused logins, missing folders, bad folder names and missing extensions are not.
+    /// now. Refused logins, missing folders, bad folder names, missing extensions and
+    /// certificates that are not trusted are not.
     pub fn is_transient(&self) -> bool {
         match self {
+            Self::Tls { source, .. } => source.kind() != io::ErrorKind::InvalidData,
             Self::Connect { .. }
             | Self::Io(_)
             | Self::Timeout { .. }
@@ -158,6 +171,7 @@ impl ImapError {
         matches!(
             self,
             Self::Connect { .. }
+                | Self::Tls { .. }
                 | Self::Io(_)
                 | Self::Timeout { .. }
                 | Self::Protocol(_)
@@ -176,7 +190,7 @@ pub enum IdleOutcome {
     Timeout,
 }
 
-/// A stream IMAP can run over: a [`TcpStream`] today, a TLS stream later.
+/// A stream IMAP can run over: a [`TcpStream`], a TLS stream, a [`crate::tls::MailStream`].
 pub trait ImapTransport: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> ImapTransport for T {}

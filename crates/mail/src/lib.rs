@@ -12,5 +12,6 @@ pub mod pipeline;
 pub mod pop3;
 pub mod sources;
 pub mod strip;
+pub mod tls;
 
 pub use parse::{InboundMail, MailAttachment, Mailbox, ParseError};

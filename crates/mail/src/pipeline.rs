@@ -38,6 +38,9 @@ pub struct IntakeSettings {
     pub max_message_bytes: usize,
     /// Largest attachment kept; larger ones are left out and noted.
     pub max_attachment_bytes: usize,
+    /// Which servers `imaps://` and `pop3s://` mailboxes trust: the public roots by default;
+    /// whoever fetches mail sets it from `mail_tls_ca_file`.
+    pub mail_tls: crate::tls::TlsSettings,
 }
 
 impl IntakeSettings {
@@ -66,6 +69,7 @@ impl IntakeSettings {
                 .collect(),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_attachment_bytes: 16 * 1024 * 1024,
+            mail_tls: crate::tls::TlsSettings::public_roots(),
         })
     }
 }
@@ -843,6 +847,7 @@ fn attachments(mail: &InboundMail, max_bytes: usize) -> Vec<NewAttachment> {
         .iter()
         .filter_map(|a| {
             NewAttachment::new(&a.filename, &a.content_type, a.content.clone(), max_bytes)
+                .map(|file| file.with_content_id(a.content_id.clone()))
                 .map_err(|error| {
                     tracing::warn!(file = %a.filename, %error, "inbound attachment left out");
                 })

@@ -1,8 +1,9 @@
 //! A small POP3 client: the subset of RFC 1939 a help desk needs to collect mail from a
 //! mailbox — greeting, `USER`/`PASS`, `STAT`, `UIDL`, `RETR`, `DELE`, `NOOP`, `QUIT`.
 //!
-//! The client is generic over its stream, so TLS (`pop3s://`, `STLS`) can be added later by
-//! wrapping the TCP stream; [`Pop3::connect`] gives plain TCP. Reading tolerates bare-LF line
+//! The client is generic over its stream: [`Pop3::connect`] gives plain TCP, and `pop3s://`
+//! mailboxes run it over TLS ([`Pop3::start`] on a [`crate::tls::MailStream`]; `STLS` is not
+//! supported). Reading tolerates bare-LF line
 //! ends as well as CRLF. Every read and write is bounded by the timeout given at connect time
 //! (a server that stops sending for that long fails the command), and `RETR` by a size cap.
 //!
@@ -31,6 +32,16 @@ pub enum Pop3Error {
         /// The address as given.
         addr: String,
         /// The reason.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake of a `pop3s://` connection failed (certificate not trusted or not
+    /// for this host, no TLS on that port, network trouble during the handshake).
+    #[error("TLS with the POP3 server {addr} failed: {source}")]
+    Tls {
+        /// The address as given.
+        addr: String,
+        /// What went wrong; of kind `InvalidData` when it was the certificate or TLS itself.
         #[source]
         source: io::Error,
     },
@@ -81,6 +92,7 @@ impl Pop3Error {
     /// someone to act (wrong password, a server that does not speak POP3).
     pub fn is_transient(&self) -> bool {
         match self {
+            Pop3Error::Tls { source, .. } => source.kind() != io::ErrorKind::InvalidData,
             Pop3Error::Connect { .. }
             | Pop3Error::Io(_)
             | Pop3Error::Timeout(_)

@@ -1,55 +1,94 @@
-//! The IMAP and POP3 mailboxes behind [`MailSource`], and the connector that opens them.
+//! The IMAP and POP3 mailboxes behind [`MailSource`], and the connector that opens them:
+//! plain TCP for `imap://` and `pop3://`, TLS from the first byte for `imaps://` and `pop3s://`
+//! (see [`crate::tls`]).
 
 use crate::fetch::{Connector, MailSource, SourceError, Waiting};
 use crate::imap::{ImapError, ImapMailbox};
 use crate::pop3::{Pop3, Pop3Error};
-use helpline_core::mailbox::{AfterFetch, MailProtocol, Mailbox};
+use crate::tls::{self, MailStream, OpenError, TlsSettings};
+use helpline_core::mailbox::{AfterFetch, Mailbox, MailboxAddress};
 use std::time::Duration;
-use tokio::net::TcpStream;
 
 /// How long one step with a mail server may take before the round gives up.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens real mailboxes.
-pub fn connector() -> Box<Connector> {
-    Box::new(|mailbox: &Mailbox| {
+/// Opens real mailboxes; TLS ones trust what `tls` says.
+pub fn connector(tls: TlsSettings) -> Box<Connector> {
+    Box::new(move |mailbox: &Mailbox| {
         let address = mailbox.address.clone();
+        let tls = tls.clone();
         Box::pin(async move {
-            match address.protocol {
-                MailProtocol::Imap => {
-                    let session = ImapMailbox::connect(
-                        &address.host_port(),
-                        &address.user,
-                        &address.password,
-                        &address.folder,
-                        STEP_TIMEOUT,
-                    )
-                    .await
-                    .map_err(imap_error)?;
-                    Ok(Box::new(ImapSource(Some(session))) as Box<dyn MailSource>)
-                }
-                MailProtocol::Pop3 => {
-                    let mut session = Pop3::connect(&address.host_port(), STEP_TIMEOUT)
-                        .await
-                        .map_err(pop3_error)?;
-                    session
-                        .login(&address.user, &address.password)
-                        .await
-                        .map_err(pop3_error)?;
-                    Ok(Box::new(Pop3Source(Some(session))) as Box<dyn MailSource>)
-                }
-                MailProtocol::Imaps | MailProtocol::Pop3s => Err(SourceError(format!(
-                    "{}:// (TLS) mailboxes cannot be fetched yet; use {}:// on a trusted network",
-                    address.protocol.as_str(),
-                    if address.protocol.is_imap() {
-                        "imap"
-                    } else {
-                        "pop3"
-                    }
-                ))),
+            if address.protocol.is_imap() {
+                let session = connect_imap(&address, &tls).await.map_err(imap_error)?;
+                Ok(Box::new(ImapSource(Some(session))) as Box<dyn MailSource>)
+            } else {
+                let session = connect_pop3(&address, &tls).await.map_err(pop3_error)?;
+                Ok(Box::new(Pop3Source(Some(session))) as Box<dyn MailSource>)
             }
         })
     })
+}
+
+/// Opens an IMAP session on `address` (`imap://` or `imaps://`) with its folder selected: the
+/// one way the intake connects to IMAP, for fetch rounds and for IDLE alike.
+pub async fn connect_imap(
+    address: &MailboxAddress,
+    tls: &TlsSettings,
+) -> Result<ImapMailbox<MailStream>, ImapError> {
+    let addr = address.host_port();
+    let stream = tls::open(
+        &addr,
+        &address.host,
+        address.protocol.is_tls().then_some(tls),
+        STEP_TIMEOUT,
+    )
+    .await
+    .map_err(|error| match error {
+        OpenError::Connect(source) => ImapError::Connect {
+            addr: addr.clone(),
+            source,
+        },
+        OpenError::Tls(source) => ImapError::Tls {
+            addr: addr.clone(),
+            source,
+        },
+    })?;
+    ImapMailbox::from_stream(
+        stream,
+        &address.user,
+        &address.password,
+        &address.folder,
+        STEP_TIMEOUT,
+    )
+    .await
+}
+
+/// Opens a logged-in POP3 session on `address` (`pop3://` or `pop3s://`).
+pub async fn connect_pop3(
+    address: &MailboxAddress,
+    tls: &TlsSettings,
+) -> Result<Pop3<MailStream>, Pop3Error> {
+    let addr = address.host_port();
+    let stream = tls::open(
+        &addr,
+        &address.host,
+        address.protocol.is_tls().then_some(tls),
+        STEP_TIMEOUT,
+    )
+    .await
+    .map_err(|error| match error {
+        OpenError::Connect(source) => Pop3Error::Connect {
+            addr: addr.clone(),
+            source,
+        },
+        OpenError::Tls(source) => Pop3Error::Tls {
+            addr: addr.clone(),
+            source,
+        },
+    })?;
+    let mut session = Pop3::start(stream, STEP_TIMEOUT).await?;
+    session.login(&address.user, &address.password).await?;
+    Ok(session)
 }
 
 fn imap_error(error: ImapError) -> SourceError {
@@ -62,10 +101,10 @@ fn pop3_error(error: Pop3Error) -> SourceError {
 
 /// An IMAP folder: unseen messages by UID; the unique id is `UIDVALIDITY:UID`, so a folder
 /// rebuilt by the server (new UIDVALIDITY) is taken in afresh rather than mismatched.
-pub struct ImapSource(Option<ImapMailbox<TcpStream>>);
+pub struct ImapSource(Option<ImapMailbox<MailStream>>);
 
 impl ImapSource {
-    fn session(&mut self) -> Result<&mut ImapMailbox<TcpStream>, SourceError> {
+    fn session(&mut self) -> Result<&mut ImapMailbox<MailStream>, SourceError> {
         self.0
             .as_mut()
             .ok_or_else(|| SourceError("the IMAP session is closed".into()))
@@ -129,10 +168,10 @@ impl MailSource for ImapSource {
 }
 
 /// A POP3 maildrop: every message by UIDL; deletions take effect when the session ends.
-pub struct Pop3Source(Option<Pop3<TcpStream>>);
+pub struct Pop3Source(Option<Pop3<MailStream>>);
 
 impl Pop3Source {
-    fn session(&mut self) -> Result<&mut Pop3<TcpStream>, SourceError> {
+    fn session(&mut self) -> Result<&mut Pop3<MailStream>, SourceError> {
         self.0
             .as_mut()
             .ok_or_else(|| SourceError("the POP3 session is closed".into()))

@@ -260,6 +260,7 @@ fn attachment_row(row: &PgRow) -> Result<Attachment, StoreError> {
         file_id: FileId(row.try_get("file_id").map_err(db)?),
         filename: row.try_get("filename").map_err(db)?,
         content_type: row.try_get("content_type").map_err(db)?,
+        content_id: row.try_get("content_id").map_err(db)?,
         size: row.try_get("size").map_err(db)?,
         sha256: row.try_get("sha256").map_err(db)?,
     })
@@ -725,7 +726,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
         .map_err(db)?;
         let mut entries = map_rows(&rows, entry_row)?;
         let rows = query(
-            "select a.attachment_id, a.entry_id, a.file_id, a.filename, a.content_type, f.size, \
+            "select a.attachment_id, a.entry_id, a.file_id, a.filename, a.content_type, a.content_id, f.size, \
              f.sha256 from attachment a join file f on f.file_id = a.file_id \
              join thread_entry e on e.entry_id = a.entry_id \
              where e.ticket_id = $1 order by a.attachment_id",
@@ -795,7 +796,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
         id: AttachmentId,
     ) -> Result<Option<(Attachment, Vec<u8>)>, StoreError> {
         let row = query(
-            "select a.attachment_id, a.entry_id, a.file_id, a.filename, a.content_type, f.size, \
+            "select a.attachment_id, a.entry_id, a.file_id, a.filename, a.content_type, a.content_id, f.size, \
              f.sha256, f.content from attachment a join file f on f.file_id = a.file_id \
              where a.attachment_id = $1",
         )
@@ -1336,13 +1337,14 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
         for ((file, sha256), file_id) in entry.attachments.iter().zip(hashes).zip(file_ids) {
             let size = content_size(&file.content);
             let attachment_id: i64 = query(
-                "insert into attachment (entry_id, file_id, filename, content_type) \
-                 values ($1, $2, $3, $4) returning attachment_id",
+                "insert into attachment (entry_id, file_id, filename, content_type, content_id) \
+                 values ($1, $2, $3, $4, $5) returning attachment_id",
             )
             .bind(entry_id)
             .bind(file_id)
             .bind(&file.filename)
             .bind(&file.content_type)
+            .bind(&file.content_id)
             .fetch_one(self.conn())
             .await
             .map_err(db)?
@@ -1356,6 +1358,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
                 content_type: file.content_type.clone(),
                 size,
                 sha256,
+                content_id: file.content_id.clone(),
             });
         }
 

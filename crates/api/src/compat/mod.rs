@@ -211,7 +211,7 @@ async fn cron(
             1000,
         )
         .await?;
-        let connect = helpline_mail::sources::connector();
+        let connect = helpline_mail::sources::connector(state.intake.mail_tls.clone());
         let fetched = helpline_mail::fetch::fetch_all(
             &*state.store,
             &state.desk,

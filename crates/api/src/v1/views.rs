@@ -449,7 +449,7 @@ pub fn entry_view(number: &str, entry: &ThreadEntry) -> EntryView {
         author,
         display_name: entry.display_name.clone(),
         title: entry.title.clone(),
-        body: entry.body.as_str().to_owned(),
+        body: link_inline_images(number, entry),
         format: entry.body.format().as_str().to_owned(),
         source: entry.source.as_str().to_owned(),
         ip: entry.ip.map(|ip| ip.to_string()),
@@ -461,6 +461,22 @@ pub fn entry_view(number: &str, entry: &ThreadEntry) -> EntryView {
             .map(|a| attachment_view(number, a))
             .collect(),
     }
+}
+
+/// An HTML body with its `cid:` image references pointing at the stored attachments' download
+/// URLs (mail clients send inline images as parts the HTML names by Content-ID).
+fn link_inline_images(number: &str, entry: &ThreadEntry) -> String {
+    let mut body = entry.body.as_str().to_owned();
+    if entry.body.format() != helpline_core::body::BodyFormat::Html {
+        return body;
+    }
+    for attachment in &entry.attachments {
+        if let Some(cid) = &attachment.content_id {
+            let url = format!("/api/v1/tickets/{number}/attachments/{}", attachment.id);
+            body = body.replace(&format!("cid:{cid}"), &url);
+        }
+    }
+    body
 }
 
 fn attachment_view(number: &str, attachment: &Attachment) -> AttachmentView {

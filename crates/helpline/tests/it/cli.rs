@@ -673,3 +673,39 @@ fn mailboxes_are_added_listed_and_removed_without_showing_passwords() {
         "{table}"
     );
 }
+
+#[test]
+fn an_unusable_mail_tls_ca_file_stops_fetch_and_serve_naming_the_setting() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("tls.db").display());
+    let missing = dir.path().join("missing-ca.pem");
+    let not_pem = dir.path().join("not-a-ca.pem");
+    std::fs::write(&not_pem, "this is not a certificate\n").expect("write");
+    for (file, why) in [
+        (&missing, "cannot read"),
+        (&not_pem, "holds no certificate"),
+    ] {
+        let file = file.to_str().expect("path");
+        for args in [
+            vec!["mail", "fetch", "--database", url.as_str()],
+            vec![
+                "serve",
+                "--database",
+                url.as_str(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        ] {
+            let out = helpline(&args, &[("HELPLINE_MAIL_TLS_CA_FILE", file)], dir.path());
+            assert!(!out.status.success(), "{args:?} with {file}");
+            let text = stderr(&out);
+            assert!(
+                text.contains("mail_tls_ca_file")
+                    && text.contains("HELPLINE_MAIL_TLS_CA_FILE")
+                    && text.contains(file)
+                    && text.contains(why),
+                "{args:?}: {text}"
+            );
+        }
+    }
+}

@@ -15,6 +15,7 @@ on_both_stores!(
     staff_replies_become_notes_and_cc_become_collaborators,
     v1_inbound_endpoint_reports_outcomes,
     quarantine_is_listed_and_retried_and_pending_mail_is_finished,
+    inline_images_are_stored_and_linked,
 );
 
 fn message(from: &str, subject: &str, message_id: &str, extra: &str, body: &str) -> Vec<u8> {
@@ -607,5 +608,45 @@ async fn mail_parser_fixtures_pass_through_the_pipeline() {
         files.len(),
         "every message was stored"
     );
+    app.finish().await;
+}
+
+async fn inline_images_are_stored_and_linked(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let raw = "From: pic@example.com\r\nTo: support@helpline.test\r\nSubject: Screenshot\r\n\
+        Message-ID: <pic@example.com>\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/related; boundary=\"r\"\r\n\r\n\
+        --r\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+        <p>See <img src=\"cid:shot1@example.com\" alt=\"shot\"></p>\r\n\
+        --r\r\nContent-Type: image/png\r\nContent-ID: <shot1@example.com>\r\n\
+        Content-Disposition: inline; filename=\"shot.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+        iVBORw0KGgo=\r\n--r--\r\n";
+    let number = post_mail(&app, raw.as_bytes()).await;
+    let admin = app.key_with(&[Scope::Admin]).await;
+    let entries = app
+        .v1(
+            "GET",
+            &format!("/api/v1/tickets/{number}/entries"),
+            &admin,
+            None,
+        )
+        .await;
+    let entry = &entries.json["entries"][0];
+    let attachment = &entry["attachments"][0];
+    assert_eq!(attachment["filename"], "shot.png");
+    let url = attachment["url"].as_str().expect("url");
+    let body = entry["body"].as_str().expect("body");
+    assert!(
+        body.contains(&format!("src=\"{url}\"")),
+        "the image points at its download: {body}"
+    );
+    assert!(!body.contains("cid:"), "{body}");
+    let bearer = format!("Bearer {admin}");
+    let image = app
+        .request("GET", url, &[("Authorization", &bearer)], b"")
+        .await;
+    assert_eq!(image.body, b"\x89PNG\r\n\x1a\n");
     app.finish().await;
 }

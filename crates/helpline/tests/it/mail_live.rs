@@ -294,10 +294,37 @@ async fn serve_takes_imap_mail_in_within_seconds_by_idle() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // A reply to it, delivered the same way, threads onto the same ticket.
+    let reply = format!(
+        "From: dee@example.com\r\nTo: support@helpline.test\r\nSubject: Re: Arrives by IDLE\r\n\
+         Message-ID: <{tag}-reply@example.com>\r\nIn-Reply-To: <{tag}@example.com>\r\n\r\nAnd a reply.\r\n"
+    );
+    let replied = Instant::now();
+    deliver(&servers.smtp, user, &reply).await;
+    let mut threaded = false;
+    while replied.elapsed() < Duration::from_secs(10) {
+        let store = crate::support::open_store(&url).await;
+        let counts = store
+            .reader()
+            .await
+            .expect("r")
+            .row_counts()
+            .await
+            .expect("counts");
+        if counts.entries > counts.tickets {
+            threaded = counts.tickets == before + 1;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+    assert!(
+        threaded,
+        "the reply became an entry of the same ticket, not a new ticket"
+    );
     let arrived = arrived.expect("the message became a ticket");
     println!("IMAP IDLE: delivered to ticket in {arrived:?}");
     assert!(
@@ -439,4 +466,114 @@ async fn sigkill_during_import_loses_and_doubles_nothing() {
     );
     let _ = inbox.logout().await;
     println!("SIGKILL test: 300 messages, {kills} kills, every message exactly one ticket");
+}
+
+/// `imaps://` and `pop3s://` mailboxes: the servers' certificate (for 127.0.0.1, signed by the
+/// throwaway CA of scripts/test) is verified — trusted with `HELPLINE_MAIL_TLS_CA_FILE` naming
+/// that CA, refused without it, and nothing is taken in then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_fetch_over_tls_trusts_the_configured_ca_only() {
+    let Some(servers) = servers() else { return };
+    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (Some(imaps), Some(pop3s), Some(ca)) = (
+        get("HELPLINE_TEST_IMAPS"),
+        get("HELPLINE_TEST_POP3S"),
+        get("HELPLINE_TEST_MAIL_CA"),
+    ) else {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        assert!(
+            !ci,
+            "the TLS mail servers must run on CI (scripts/test starts them)"
+        );
+        eprintln!("skipping the TLS mail test: HELPLINE_TEST_IMAPS and friends are not set");
+        return;
+    };
+    let (imap_user, pop3_user) = ("mbox05", "mbox06");
+    assert!(
+        [imap_user, pop3_user]
+            .iter()
+            .all(|user| servers.users.iter().any(|u| u == user)),
+        "the test servers have the users {imap_user} and {pop3_user}: {:?}",
+        servers.users
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("tls.db").display());
+    let trusted = [("HELPLINE_MAIL_TLS_CA_FILE", ca.as_str())];
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = args.to_vec();
+        all.extend(["--database", url.as_str()]);
+        helpline(&all, env, dir.path())
+    };
+    let text = |output: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+    let imaps_url = format!("imaps://{imap_user}:{}@{imaps}/INBOX", servers.password);
+    let pop3s_url = format!("pop3s://{pop3_user}:{}@{pop3s}", servers.password);
+    for mailbox in [&imaps_url, &pop3s_url] {
+        let added = run(&["mailbox", "add", mailbox, "--delete"], &[]);
+        assert!(added.status.success(), "{}", text(&added));
+    }
+    // Whatever earlier runs left is taken in first, so only this run's mail counts.
+    let drained = run(&["mail", "fetch"], &trusted);
+    assert!(drained.status.success(), "{}", text(&drained));
+    let before = tickets_in(&url).await;
+
+    let tag = unique("tls");
+    deliver(
+        &servers.smtp,
+        imap_user,
+        &mail(
+            "ivy@example.com",
+            "By IMAPS",
+            &format!("{tag}-1@example.com"),
+        ),
+    )
+    .await;
+    deliver(
+        &servers.smtp,
+        pop3_user,
+        &mail(
+            "pat@example.com",
+            "By POP3S",
+            &format!("{tag}-2@example.com"),
+        ),
+    )
+    .await;
+
+    // Without the CA file the certificate is not trusted: both mailboxes fail, nothing is taken.
+    let refused = run(&["mail", "fetch"], &[]);
+    let out = text(&refused);
+    assert!(!refused.status.success(), "{out}");
+    let failures: Vec<&str> = out.lines().filter(|l| l.contains(": failed:")).collect();
+    assert_eq!(failures.len(), 2, "{out}");
+    for line in failures {
+        assert!(
+            line.contains("certificate") && line.contains("TLS"),
+            "{line}"
+        );
+    }
+    assert_eq!(tickets_in(&url).await, before, "nothing taken in: {out}");
+
+    let fetched = run(&["mail", "fetch"], &trusted);
+    let out = text(&fetched);
+    assert!(fetched.status.success(), "{out}");
+    assert!(
+        out.contains("imaps://") && out.contains("pop3s://"),
+        "{out}"
+    );
+    assert_eq!(out.matches(": 1 new").count(), 2, "{out}");
+    assert_eq!(
+        tickets_in(&url).await - before,
+        2,
+        "one ticket by IMAPS, one by POP3S"
+    );
+    let again = run(&["mail", "fetch"], &trusted);
+    let out = text(&again);
+    assert!(again.status.success(), "{out}");
+    assert_eq!(out.matches(": 0 new").count(), 2, "{out}");
+    assert_eq!(tickets_in(&url).await - before, 2, "nothing taken in twice");
 }
