@@ -121,6 +121,8 @@ pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
+pub use v1::inbound::InboundRecordView;
+
 /// RFC 3339 text of a time, as the API writes times.
 pub fn rfc3339(at: time::OffsetDateTime) -> String {
     v1::views::rfc3339(at)

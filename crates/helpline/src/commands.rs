@@ -555,7 +555,10 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<()> {
                 .inbound_list(InboundStatus::Quarantined, None, 1000)
                 .await?;
             if flag.json {
-                let rows: Vec<_> = records.iter().map(inbound_json).collect();
+                let rows = records
+                    .iter()
+                    .map(inbound_json)
+                    .collect::<Result<Vec<_>>>()?;
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 println!(
@@ -581,7 +584,7 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<()> {
                 .inbound(helpline_core::inbound::InboundId(id))
                 .await?
                 .ok_or_else(|| anyhow!("no inbound message {id}"))?;
-            println!("{}", serde_json::to_string_pretty(&inbound_json(&record))?);
+            println!("{}", serde_json::to_string_pretty(&inbound_json(&record)?)?);
             // The header block only: the body may be large or binary.
             let end = raw
                 .windows(4)
@@ -612,20 +615,11 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<()> {
     Ok(())
 }
 
-fn inbound_json(r: &helpline_core::inbound::InboundRecord) -> serde_json::Value {
-    json!({
-        "id": r.id,
-        "source": r.source,
-        "mailbox": r.mailbox,
-        "size": r.size,
-        "status": r.status.as_str(),
-        "class": r.class,
-        "rule": r.rule,
-        "message_id": r.message_id,
-        "attempts": r.attempts,
-        "received_at": helpline_api::rfc3339(r.received_at),
-        "processed_at": r.processed_at.map(helpline_api::rfc3339),
-    })
+/// The same view of an inbound record as `GET /api/v1/inbound/{id}` gives.
+fn inbound_json(r: &helpline_core::inbound::InboundRecord) -> Result<serde_json::Value> {
+    Ok(serde_json::to_value(
+        helpline_api::InboundRecordView::from(r),
+    )?)
 }
 
 /// `helpline mailbox …`.

@@ -8,7 +8,7 @@ pub(crate) mod auth;
 mod body;
 pub(crate) use body::read_body;
 mod catalog;
-mod inbound;
+pub(crate) mod inbound;
 pub(crate) mod input;
 mod paging;
 mod posts;
