@@ -333,6 +333,10 @@ pub trait Writer: Reader {
         message: &NewInbound,
         now: OffsetDateTime,
     ) -> Result<(InboundRecord, bool), StoreError>;
+    /// Serialises transactions on `key` until this one ends (PostgreSQL: an advisory
+    /// transaction lock; SQLite's single writer serialises everything already). Used so two
+    /// copies of one mail processed at once cannot both be posted.
+    async fn lock_key(&mut self, key: &str) -> Result<(), StoreError>;
     /// The status of an inbound message, locked against concurrent processing until the
     /// transaction ends (so two workers never post the same message twice).
     async fn lock_inbound(&mut self, id: InboundId) -> Result<Option<InboundStatus>, StoreError>;

@@ -150,7 +150,7 @@ fn node_name() -> String {
 
 /// Keeps every mailbox watched while the server runs: one task per mailbox, started as
 /// mailboxes are added (checked every 30 seconds), each fetching only while this node holds
-/// the mailbox's lease.
+/// the mailbox's lease; every 30 seconds it also finishes mail left pending.
 async fn watch_mailboxes(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
     let holder = node_name();
     let connect: std::sync::Arc<helpline_mail::fetch::Connector> = std::sync::Arc::from(
@@ -180,6 +180,13 @@ async fn watch_mailboxes(state: AppState, mut stop: tokio::sync::watch::Receiver
                 Err(error) => tracing::warn!(%error, "cannot list mailboxes"),
             },
             Err(error) => tracing::warn!(%error, "cannot list mailboxes"),
+        }
+        // Mail stored while the database was failing (answered 503, kept pending) is finished
+        // here rather than waiting for a restart.
+        if let Err(error) =
+            pipeline::process_pending(&*state.store, &state.desk, &state.intake, 100).await
+        {
+            tracing::warn!(%error, "pending mail could not be processed now");
         }
         tokio::select! {
             () = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
@@ -535,7 +542,8 @@ async fn inspect(config: &Config, file: &std::path::Path, with_database: bool) -
     });
     if with_database {
         let store = database::open(&config.database_url).await?;
-        let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+        let intake =
+            IntakeSettings::load_read_only(&*store, config.system_addresses.clone()).await?;
         let (rule, ticket) = pipeline::explain(&*store, &intake, &mail).await?;
         report["rule"] = json!(rule);
         report["ticket"] = json!(ticket.map(|n| n.to_string()));

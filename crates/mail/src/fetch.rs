@@ -266,16 +266,32 @@ pub async fn watch_mailbox(
                 continue;
             }
         };
-        match fetch_one(&*store, &desk, &settings, &holder, &*connect, &mailbox).await {
+        let progressed = match fetch_one(&*store, &desk, &settings, &holder, &*connect, &mailbox)
+            .await
+        {
             Ok(Some(Ok(report))) if report.new + report.resumed > 0 => {
                 tracing::info!(mailbox = %mailbox.address.redacted(), new = report.new, resumed = report.resumed, "mail fetched");
+                true
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(mailbox = %id, %error, "fetch round failed"),
-        }
+            Ok(_) => false,
+            Err(error) => {
+                tracing::warn!(mailbox = %id, %error, "fetch round failed");
+                false
+            }
+        };
         let interval = std::time::Duration::from_secs(u64::from(mailbox.poll_seconds.max(5)));
+        // Look for mail that arrived during the round only after a round that took some in: a
+        // round that failed, was skipped (another node's lease) or found only messages it
+        // cannot take (too large) must not turn into a tight reconnect loop.
         let idled = mailbox.address.protocol.is_imap()
-            && idle_until_mail(&mailbox, &settings.mail_tls, interval, &mut stop).await;
+            && idle_until_mail(
+                &mailbox,
+                &settings.mail_tls,
+                interval,
+                progressed,
+                &mut stop,
+            )
+            .await;
         if !idled && wait_or_stop(&mut stop, interval).await {
             return;
         }
@@ -288,6 +304,7 @@ async fn idle_until_mail(
     mailbox: &Mailbox,
     tls: &crate::tls::TlsSettings,
     wait: std::time::Duration,
+    look_first: bool,
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> bool {
     let Ok(mut session) = crate::sources::connect_imap(&mailbox.address, tls).await else {
@@ -299,7 +316,11 @@ async fn idle_until_mail(
     }
     // Mail that arrived after the last round's search but before this session opened would
     // announce itself to nobody: look first, and go straight back to a round if any is waiting.
-    match session.unseen_uids().await {
+    match if look_first {
+        session.unseen_uids().await
+    } else {
+        Ok(Vec::new())
+    } {
         Ok(waiting) if !waiting.is_empty() => {
             let _ = session.logout().await;
             return true;

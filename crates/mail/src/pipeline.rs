@@ -61,12 +61,48 @@ impl IntakeSettings {
                 "the stored mail secret is not valid hex".into(),
             ))
         })?;
+        Self::with_secret(store, secret, system_addresses).await
+    }
+
+    /// Like [`IntakeSettings::load`] but writing nothing: when no secret exists yet, a
+    /// throw-away one is used (no Message-ID of ours can exist then). For `mail inspect`.
+    pub async fn load_read_only(
+        store: &dyn Store,
+        system_addresses: Vec<String>,
+    ) -> Result<Self, Error> {
+        let stored = store
+            .reader()
+            .await?
+            .setting(message_id::SECRET_SETTING)
+            .await?;
+        let secret = stored
+            .as_deref()
+            .and_then(MailSecret::from_hex)
+            .or_else(|| MailSecret::from_hex(&MailSecret::generate_hex()))
+            .ok_or_else(|| Error::Store(StoreError::Corrupt("no usable mail secret".into())))?;
+        Self::with_secret(store, secret, system_addresses).await
+    }
+
+    /// Our own addresses are the configured ones plus every mailbox's login that is an
+    /// address: mail to them must never add them as collaborators, and mail from them is ours.
+    async fn with_secret(
+        store: &dyn Store,
+        secret: MailSecret,
+        system_addresses: Vec<String>,
+    ) -> Result<Self, Error> {
+        let mut system_addresses: Vec<String> = system_addresses
+            .into_iter()
+            .map(|a| a.trim().to_ascii_lowercase())
+            .collect();
+        for mailbox in store.reader().await?.mailboxes().await? {
+            let login = mailbox.address.user.to_ascii_lowercase();
+            if EmailAddress::parse(&login).is_ok() && !system_addresses.contains(&login) {
+                system_addresses.push(login);
+            }
+        }
         Ok(Self {
             secret,
-            system_addresses: system_addresses
-                .into_iter()
-                .map(|a| a.to_ascii_lowercase())
-                .collect(),
+            system_addresses,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_attachment_bytes: 16 * 1024 * 1024,
             mail_tls: crate::tls::TlsSettings::public_roots(),
@@ -99,7 +135,22 @@ pub async fn receive(
     message: NewInbound,
 ) -> Result<IntakeOutcome, Error> {
     let id = store_raw(store, message).await?;
-    process(store, desk, settings, id).await
+    match process(store, desk, settings, id).await {
+        // Stored, so safe: the caller must not send it again. It stays pending and is finished
+        // by the next processing round (start-up, every 30 s in `serve`, the cron route).
+        Err(Error::Store(error)) => {
+            tracing::warn!(inbound = %id, %error, "message stored, processing deferred");
+            Ok(IntakeOutcome {
+                inbound_id: id,
+                status: InboundStatus::Pending,
+                class: None,
+                rule: format!("stored; processing deferred: {error}"),
+                ticket: None,
+                entry_id: None,
+            })
+        }
+        other => other,
+    }
 }
 
 /// Stores the raw bytes as a pending record (the first, and only indispensable, step).
@@ -141,7 +192,7 @@ pub async fn process(
     let class = classification.class;
     let plan = match decide(store, settings, &mail, class).await {
         Ok(plan) => plan,
-        Err(Error::Store(error)) => return Err(Error::Store(error)),
+        Err(Error::Store(error @ StoreError::Unavailable(_))) => return Err(Error::Store(error)),
         Err(error) => {
             return quarantine(
                 store,
@@ -175,7 +226,9 @@ pub async fn process(
     .await;
     match result {
         Ok(outcome) => Ok(outcome),
-        Err(Error::Store(error)) => Err(Error::Store(error)),
+        // Only an outage is worth waiting out; any other database refusal (a value it cannot
+        // store, a constraint) would fail the same way forever: quarantine instead of blocking.
+        Err(Error::Store(error @ StoreError::Unavailable(_))) => Err(Error::Store(error)),
         Err(error) => {
             quarantine(
                 store,
@@ -221,7 +274,16 @@ pub async fn process_pending(
         .await?;
     let mut outcomes = Vec::with_capacity(pending.len());
     for record in pending {
-        outcomes.push(process(store, desk, settings, record.id).await?);
+        match process(store, desk, settings, record.id).await {
+            Ok(outcome) => outcomes.push(outcome),
+            // The database is failing: the rest would fail too; try again next round.
+            Err(Error::Store(error @ StoreError::Unavailable(_))) => {
+                return Err(Error::Store(error));
+            }
+            Err(error) => {
+                tracing::warn!(inbound = %record.id, %error, "pending message not processed")
+            }
+        }
     }
     Ok(outcomes)
 }
@@ -474,91 +536,92 @@ async fn apply(
                 }
                 None => None,
             };
-            let body = body.ok_or_else(|| Error::invalid("body", "the message has no text"))?;
-            let work: Work<(TicketId, EntryId)> = if class == MailClass::Bounce {
-                note_work(
-                    number,
-                    NoteAuthor::Named("Mail delivery system".into()),
-                    mail,
-                    body,
-                    mail_ids,
-                    EntryFlags {
-                        bounce: true,
-                        ..EntryFlags::default()
-                    },
-                )
-            } else if let Some(staff) = staff {
-                note_work(
-                    number,
-                    NoteAuthor::Staff(StaffRef::Id(staff.id)),
-                    mail,
-                    body,
-                    mail_ids,
-                    EntryFlags::default(),
-                )
-            } else {
-                let Some((name, email)) = from.clone() else {
-                    return Err(Error::invalid(
-                        "from",
-                        "the message has no valid sender address",
-                    ));
-                };
-                let participant = {
-                    let mut reader = store.reader().await?;
-                    is_participant(&mut *reader, &ticket, mail).await?
-                };
-                let poster = if participant {
-                    CustomerRef::Email(email.clone())
-                } else if matched_by_headers {
-                    CustomerRef::Unverified {
-                        name,
-                        email: email.clone(),
-                    }
-                } else {
-                    return Err(Error::Forbidden("the sender is not a participant".into()));
-                };
-                let cc: Vec<CustomerContact> = if participant && !automatic {
-                    mail.to
-                        .iter()
-                        .chain(&mail.cc)
-                        .filter(|m| {
-                            !settings
-                                .system_addresses
-                                .contains(&m.address.to_ascii_lowercase())
-                        })
-                        .filter(|m| !m.address.eq_ignore_ascii_case(email.as_str()))
-                        .filter_map(|m| {
-                            EmailAddress::parse(&m.address)
-                                .ok()
-                                .map(|email| CustomerContact {
-                                    email,
-                                    name: m.name.clone(),
-                                    phone: None,
-                                    notes: None,
-                                })
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                message_work(
-                    number,
-                    CustomerMessage {
-                        poster,
+            let body = body.unwrap_or_else(no_text);
+            let work: Work<(TicketId, EntryId)> =
+                if class == MailClass::Bounce && from_delivery_system(mail) {
+                    note_work(
+                        number,
+                        NoteAuthor::Named("Mail delivery system".into()),
+                        mail,
                         body,
-                        attachments,
-                        ip: None,
-                        source: Source::Email,
-                        mail: mail_ids,
-                        may_reopen: !automatic,
-                        flags: EntryFlags {
-                            automatic,
+                        mail_ids,
+                        EntryFlags {
+                            bounce: true,
                             ..EntryFlags::default()
                         },
-                    },
-                    cc,
-                )
-            };
+                    )
+                } else if let Some(staff) = staff {
+                    note_work(
+                        number,
+                        NoteAuthor::Staff(StaffRef::Id(staff.id)),
+                        mail,
+                        body,
+                        mail_ids,
+                        EntryFlags::default(),
+                    )
+                } else {
+                    let Some((name, email)) = from.clone() else {
+                        return Err(Error::invalid(
+                            "from",
+                            "the message has no valid sender address",
+                        ));
+                    };
+                    let participant = {
+                        let mut reader = store.reader().await?;
+                        is_participant(&mut *reader, &ticket, mail).await?
+                    };
+                    let poster = if participant {
+                        CustomerRef::Email(email.clone())
+                    } else if matched_by_headers {
+                        CustomerRef::Unverified {
+                            name,
+                            email: email.clone(),
+                        }
+                    } else {
+                        return Err(Error::Forbidden("the sender is not a participant".into()));
+                    };
+                    let cc: Vec<CustomerContact> = if participant && !automatic {
+                        mail.to
+                            .iter()
+                            .chain(&mail.cc)
+                            .filter(|m| {
+                                !settings
+                                    .system_addresses
+                                    .contains(&m.address.to_ascii_lowercase())
+                            })
+                            .filter(|m| !m.address.eq_ignore_ascii_case(email.as_str()))
+                            .filter_map(|m| {
+                                EmailAddress::parse(&m.address)
+                                    .ok()
+                                    .map(|email| CustomerContact {
+                                        email,
+                                        name: m.name.clone(),
+                                        phone: None,
+                                        notes: None,
+                                    })
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    message_work(
+                        number,
+                        CustomerMessage {
+                            poster,
+                            body,
+                            attachments,
+                            ip: None,
+                            source: Source::Email,
+                            mail: mail_ids,
+                            may_reopen: !automatic,
+                            flags: EntryFlags {
+                                automatic,
+                                ..EntryFlags::default()
+                            },
+                        },
+                        cc,
+                    )
+                };
             let outcome = InboundOutcome {
                 rule: format!("{rule} [{class_rule}]"),
                 ..base.clone()
@@ -671,7 +734,7 @@ async fn new_ticket(
     let new = NewTicket {
         contact: CustomerContact {
             email,
-            name: from.name.clone(),
+            name: clean_name(from.name.as_ref()),
             phone: None,
             notes: None,
         },
@@ -719,6 +782,26 @@ async fn run_and_finish(
                 let still_pending = tx.lock_inbound(id).await? == Some(InboundStatus::Pending);
                 if !still_pending {
                     return Ok(None);
+                }
+                // Two copies of one mail (sent to two of our addresses, piped twice) may be
+                // processed at the same moment: only the first to get here posts.
+                if let Some(message_id) = &outcome.message_id {
+                    tx.lock_key(&format!("message-id:{message_id}")).await?;
+                    if let Some((ticket, entry)) = tx
+                        .entry_by_message_id(std::slice::from_ref(message_id))
+                        .await?
+                    {
+                        let duplicate = InboundOutcome {
+                            status: InboundStatus::Duplicate,
+                            rule: "its Message-ID was posted meanwhile".into(),
+                            ticket_id: Some(ticket),
+                            entry_id: Some(entry),
+                            ..outcome
+                        };
+                        tx.finish_inbound(id, &duplicate, helpline_core::now())
+                            .await?;
+                        return Ok(Some(duplicate));
+                    }
                 }
                 let (ticket, entry) = work(&mut *tx).await?;
                 let outcome = InboundOutcome {
@@ -810,6 +893,36 @@ async fn outcome_of(store: &dyn Store, record: &InboundRecord) -> Result<IntakeO
         ticket,
         entry_id: record.entry_id,
     })
+}
+
+/// The body of a message without any text (a photo sent alone): attachments still arrive.
+fn no_text() -> MessageBody {
+    MessageBody::from_stored("(no text)".into(), BodyFormat::Text)
+}
+
+/// A display name from a mail header, made safe to store: control characters (a NUL cannot be
+/// stored in PostgreSQL) dropped, length bounded; `None` when nothing is left.
+fn clean_name(name: Option<&String>) -> Option<String> {
+    let name: String = name?
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(128)
+        .collect();
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Whether a bounce comes from a mail system (mailer-daemon, postmaster, no sender or a null
+/// Return-Path) rather than from a person who merely sends bounce-shaped mail.
+fn from_delivery_system(mail: &InboundMail) -> bool {
+    let null_sender = mail.header("return-path").is_some_and(|r| r.trim() == "<>");
+    match mail.from_address() {
+        None => true,
+        Some(from) => {
+            let local = from.split('@').next().unwrap_or_default();
+            null_sender || matches!(local, "mailer-daemon" | "postmaster" | "mail-daemon")
+        }
+    }
 }
 
 /// The body shown on the thread: the HTML part when there is one (sanitised), else the text

@@ -1542,6 +1542,16 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
         }
     }
 
+    async fn lock_key(&mut self, key: &str) -> Result<(), StoreError> {
+        let clean: String = key.chars().filter(|c| *c != '\0').collect();
+        query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(clean)
+            .execute(self.conn())
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn lock_inbound(&mut self, id: InboundId) -> Result<Option<InboundStatus>, StoreError> {
         let row = query("select status from inbound_mail where inbound_id = $1 for update")
             .bind(id.0)

@@ -1435,6 +1435,12 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Writer for Conn<C> {
         }
     }
 
+    async fn lock_key(&mut self, key: &str) -> Result<(), StoreError> {
+        // The writer holds SQLite's only write lock for the whole transaction.
+        let _ = key;
+        Ok(())
+    }
+
     async fn lock_inbound(&mut self, id: InboundId) -> Result<Option<InboundStatus>, StoreError> {
         let row = query("select status from inbound_mail where inbound_id = $1")
             .bind(id.0)

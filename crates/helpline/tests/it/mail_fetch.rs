@@ -1,6 +1,7 @@
 //! Fetch rounds over a scripted mailbox: nothing lost, nothing doubled, even when the session
 //! dies between the commit and the flag/move/delete.
 
+use crate::on_both_stores;
 use crate::support::{Backend, TestApp};
 use helpline_core::inbound::InboundStatus;
 use helpline_core::mailbox::{AfterFetch, Mailbox, MailboxAddress, MailboxId};
@@ -12,6 +13,8 @@ use std::sync::{Arc, Mutex};
 struct FakeBox {
     messages: Vec<(String, Vec<u8>)>,
     done: Vec<(String, String)>,
+    /// Unique ids the fake reports as too large to fetch.
+    oversized: Vec<String>,
     /// How often each message was read.
     fetched: std::collections::HashMap<String, usize>,
     /// `done` succeeds this many more times, then fails (the session dies right after a
@@ -47,6 +50,9 @@ impl MailSource for FakeSource {
     ) -> Result<Option<Vec<u8>>, SourceError> {
         let mut state = self.0.lock().map_err(|e| SourceError(e.to_string()))?;
         *state.fetched.entry(message.unique_id.clone()).or_default() += 1;
+        if state.oversized.contains(&message.unique_id) {
+            return Ok(None);
+        }
         state
             .messages
             .iter()
@@ -98,9 +104,14 @@ fn mail(i: usize) -> Vec<u8> {
     .into_bytes()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interrupted_rounds_neither_lose_nor_double_messages() {
-    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+on_both_stores!(
+    interrupted_rounds_neither_lose_nor_double_messages,
+    mailboxes_are_leased_to_one_node_and_record_their_rounds,
+    oversized_messages_are_quarantined_and_left_in_the_mailbox,
+);
+
+async fn interrupted_rounds_neither_lose_nor_double_messages(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
     let desk = helpline_core::service::DeskSettings::default();
@@ -182,9 +193,8 @@ async fn interrupted_rounds_neither_lose_nor_double_messages() {
 
 /// Rounds over registered mailboxes: each mailbox is fetched by the node holding its lease, and
 /// the round's outcome is recorded on the mailbox.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mailboxes_are_leased_to_one_node_and_record_their_rounds() {
-    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+async fn mailboxes_are_leased_to_one_node_and_record_their_rounds(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
     let desk = helpline_core::service::DeskSettings::default();
@@ -284,5 +294,63 @@ async fn mailboxes_are_leased_to_one_node_and_record_their_rounds() {
             .contains("connection refused")
     );
     assert!(stored.last_fetch_at.is_some());
+    app.finish().await;
+}
+
+async fn oversized_messages_are_quarantined_and_left_in_the_mailbox(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let desk = helpline_core::service::DeskSettings::default();
+    let state = Arc::new(Mutex::new(FakeBox::default()));
+    {
+        let mut s = state.lock().expect("lock");
+        for i in 0..3 {
+            s.messages.push((format!("5:{i}"), mail(i)));
+        }
+        s.oversized.push("5:1".into());
+    }
+    for _ in 0..2 {
+        fetch_round(
+            &*app.store,
+            &desk,
+            &app.intake,
+            &mailbox(),
+            Box::new(FakeSource(Arc::clone(&state))),
+        )
+        .await
+        .expect("round");
+    }
+    {
+        let s = state.lock().expect("lock");
+        assert_eq!(
+            s.messages.len(),
+            1,
+            "the oversized message stays in the mailbox"
+        );
+        assert_eq!(s.messages[0].0, "5:1");
+        assert_eq!(s.done.len(), 2, "the others were taken in past it");
+    }
+    let mut reader = app.store.reader().await.expect("r");
+    let quarantined = reader
+        .inbound_list(InboundStatus::Quarantined, None, 10)
+        .await
+        .expect("q");
+    assert_eq!(
+        quarantined.len(),
+        1,
+        "recorded once, however often it is seen"
+    );
+    assert!(
+        quarantined[0]
+            .rule
+            .as_deref()
+            .unwrap_or_default()
+            .contains("larger than"),
+        "{:?}",
+        quarantined[0].rule
+    );
+    assert_eq!(reader.row_counts().await.expect("counts").tickets, 2);
+    drop(reader);
     app.finish().await;
 }

@@ -16,6 +16,7 @@ on_both_stores!(
     v1_inbound_endpoint_reports_outcomes,
     quarantine_is_listed_and_retried_and_pending_mail_is_finished,
     inline_images_are_stored_and_linked,
+    copies_processed_at_once_post_once_and_odd_mail_still_lands,
 );
 
 fn message(from: &str, subject: &str, message_id: &str, extra: &str, body: &str) -> Vec<u8> {
@@ -648,5 +649,72 @@ async fn inline_images_are_stored_and_linked(backend: Backend) {
         .request("GET", url, &[("Authorization", &bearer)], b"")
         .await;
     assert_eq!(image.body, b"\x89PNG\r\n\x1a\n");
+    app.finish().await;
+}
+
+async fn copies_processed_at_once_post_once_and_odd_mail_still_lands(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    // The same mail delivered twice at the same moment (two of our addresses, two pipes).
+    let raw = message(
+        "twice@example.com",
+        "Twice",
+        "<twice@example.com>",
+        "",
+        "Only once, please.",
+    );
+    let (a, b) = tokio::join!(
+        app.post("/api/tickets.email", &raw),
+        app.post("/api/tickets.email", &raw)
+    );
+    assert_eq!(a.status, 201);
+    assert_eq!(b.status, 201);
+    let counts = app
+        .store
+        .reader()
+        .await
+        .expect("r")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(
+        (counts.tickets, counts.entries, counts.inbound),
+        (1, 1, 2),
+        "one post, both copies kept"
+    );
+    let number = ticket(&app, &a.text().max(b.text()))
+        .await
+        .number
+        .to_string();
+
+    // A reply with no text at all (a photo sent alone) still lands.
+    let photo = String::from(
+        "From: twice@example.com\r\nTo: support@helpline.test\r\nSubject: Re: Twice\r\n\
+         Message-ID: <photo@example.com>\r\nIn-Reply-To: <twice@example.com>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: image/png\r\n\
+         Content-Disposition: attachment; filename=\"photo.png\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         iVBORw0KGgo=\r\n--m--\r\n",
+    );
+    assert_eq!(post_mail(&app, photo.as_bytes()).await, number);
+    let thread = entries(&app, &number).await;
+    assert_eq!(thread.len(), 2);
+    assert_eq!(thread[1].attachments.len(), 1);
+
+    // Bounce-shaped mail from a person is not passed off as a mail-system note.
+    let fake_bounce = message(
+        "Mallory <mallory@evil.example>",
+        "Re: Twice",
+        "<fakebounce@evil.example>",
+        "In-Reply-To: <twice@example.com>\r\nX-Failed-Recipients: someone@example.com\r\n",
+        "Trust me, I am a bounce.",
+    );
+    assert_eq!(post_mail(&app, &fake_bounce).await, number);
+    let last = entries(&app, &number).await.pop().expect("entry");
+    assert_eq!(last.kind, helpline_core::thread::EntryKind::Message);
+    assert!(
+        last.flags.unknown_sender,
+        "posted as a message from an unknown sender"
+    );
     app.finish().await;
 }
