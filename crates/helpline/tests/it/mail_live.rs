@@ -4,10 +4,28 @@
 //! IDLE; fetched messages are archived, flagged or deleted as the mailbox says.
 
 use crate::cli::helpline;
+use crate::on_both_stores;
+use crate::support::{Backend, TestDatabase};
 use helpline_mail::imap::ImapMailbox;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+on_both_stores!(
+    mail_fetch_takes_imap_and_pop3_mail_and_archives_or_deletes_it,
+    serve_takes_imap_mail_in_within_seconds_by_idle,
+    sigkill_during_import_loses_and_doubles_nothing,
+    mail_fetch_over_tls_trusts_the_configured_ca_only,
+);
+
+/// Test mailbox users by store, so the SQLite and PostgreSQL runs of a test, which run at the
+/// same time, never share a mailbox.
+fn user_index(backend: Backend, index: usize) -> usize {
+    match backend {
+        Backend::Sqlite => index,
+        Backend::Postgres => index + 8,
+    }
+}
 
 /// The servers, or `None` to skip (never on CI).
 struct Servers {
@@ -120,12 +138,16 @@ fn unique(tag: &str) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mail_fetch_takes_imap_and_pop3_mail_and_archives_or_deletes_it() {
+async fn mail_fetch_takes_imap_and_pop3_mail_and_archives_or_deletes_it(backend: Backend) {
     let Some(servers) = servers() else { return };
-    let (imap_user, pop3_user) = (&servers.users[0], &servers.users[1]);
+    let (imap_user, pop3_user) = (
+        &servers.users[user_index(backend, 0)],
+        &servers.users[user_index(backend, 1)],
+    );
     let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("fetch.db").display());
+    let Some((url, database)) = TestDatabase::create(backend).await else {
+        return;
+    };
     let run = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(["--database", url.as_str()]);
@@ -225,14 +247,16 @@ async fn mail_fetch_takes_imap_and_pop3_mail_and_archives_or_deletes_it() {
     assert_eq!(tickets_in(&url).await - before, 3, "nothing taken in twice");
     let listed = String::from_utf8_lossy(&run(&["mailbox", "list"]).stdout).into_owned();
     assert!(!listed.contains(&format!(":{password}@")), "{listed}");
+    database.remove().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_takes_imap_mail_in_within_seconds_by_idle() {
+async fn serve_takes_imap_mail_in_within_seconds_by_idle(backend: Backend) {
     let Some(servers) = servers() else { return };
-    let user = &servers.users[2];
+    let user = &servers.users[user_index(backend, 2)];
     let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("idle.db").display());
+    let Some((url, database)) = TestDatabase::create(backend).await else {
+        return;
+    };
     let imap_url = format!("imap://{user}:{}@{}/INBOX", servers.password, servers.imap);
     let added = helpline(
         &[
@@ -331,17 +355,19 @@ async fn serve_takes_imap_mail_in_within_seconds_by_idle() {
         arrived < Duration::from_secs(2),
         "took {arrived:?}, the poll interval is 300 s: IDLE was not used"
     );
+    database.remove().await;
 }
 
 /// The server is killed with SIGKILL at many points while it takes in a mailbox of 300
 /// messages, and restarted each time: in the end every message is exactly one ticket, none is
 /// lost, none doubled, and the mailbox is emptied.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_import_loses_and_doubles_nothing() {
+async fn sigkill_during_import_loses_and_doubles_nothing(backend: Backend) {
     let Some(servers) = servers() else { return };
-    let user = &servers.users[3];
+    let user = &servers.users[user_index(backend, 3)];
     let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("kill.db").display());
+    let Some((url, database)) = TestDatabase::create(backend).await else {
+        return;
+    };
     let imap_url = format!("imap://{user}:{}@{}/INBOX", servers.password, servers.imap);
     let added = helpline(
         &[
@@ -475,13 +501,13 @@ async fn sigkill_during_import_loses_and_doubles_nothing() {
     println!(
         "SIGKILL test: 300 messages, {kills} kills (tickets after each: {progress:?}), every message exactly one ticket"
     );
+    database.remove().await;
 }
 
 /// `imaps://` and `pop3s://` mailboxes: the servers' certificate (for 127.0.0.1, signed by the
 /// throwaway CA of scripts/test) is verified — trusted with `HELPLINE_MAIL_TLS_CA_FILE` naming
 /// that CA, refused without it, and nothing is taken in then.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mail_fetch_over_tls_trusts_the_configured_ca_only() {
+async fn mail_fetch_over_tls_trusts_the_configured_ca_only(backend: Backend) {
     let Some(servers) = servers() else { return };
     let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let (Some(imaps), Some(pop3s), Some(ca)) = (
@@ -497,7 +523,10 @@ async fn mail_fetch_over_tls_trusts_the_configured_ca_only() {
         eprintln!("skipping the TLS mail test: HELPLINE_TEST_IMAPS and friends are not set");
         return;
     };
-    let (imap_user, pop3_user) = ("mbox05", "mbox06");
+    let (imap_user, pop3_user) = match backend {
+        Backend::Sqlite => ("mbox05", "mbox06"),
+        Backend::Postgres => ("mbox13", "mbox14"),
+    };
     assert!(
         [imap_user, pop3_user]
             .iter()
@@ -506,7 +535,9 @@ async fn mail_fetch_over_tls_trusts_the_configured_ca_only() {
         servers.users
     );
     let dir = tempfile::tempdir().expect("dir");
-    let url = format!("sqlite://{}", dir.path().join("tls.db").display());
+    let Some((url, database)) = TestDatabase::create(backend).await else {
+        return;
+    };
     let trusted = [("HELPLINE_MAIL_TLS_CA_FILE", ca.as_str())];
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut all = args.to_vec();
@@ -585,4 +616,5 @@ async fn mail_fetch_over_tls_trusts_the_configured_ca_only() {
     assert!(again.status.success(), "{out}");
     assert_eq!(out.matches(": 0 new").count(), 2, "{out}");
     assert_eq!(tickets_in(&url).await - before, 2, "nothing taken in twice");
+    database.remove().await;
 }
