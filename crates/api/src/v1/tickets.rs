@@ -350,6 +350,17 @@ pub async fn list_tickets(
     }))
 }
 
+/// The ticket `number` names, or a 404 problem.
+async fn existing_ticket(
+    reader: &mut dyn helpline_core::store::Reader,
+    number: &helpline_core::ticket::TicketNumber,
+) -> Result<helpline_core::ticket::Ticket, Problem> {
+    reader
+        .ticket_by_number(number)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("ticket {number}")))
+}
+
 /// Reads one ticket.
 #[utoipa::path(get, path = "/api/v1/tickets/{number}", tag = "tickets",
     params(("number" = String, Path, description = "Ticket number")),
@@ -367,10 +378,7 @@ pub async fn get_ticket(
     authenticate(&state, peer, &headers, Scope::TicketsRead).await?;
     let number = number(&raw)?;
     let mut reader = state.store.reader().await?;
-    let ticket = reader
-        .ticket_by_number(&number)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("ticket {number}")))?;
+    let ticket = existing_ticket(&mut *reader, &number).await?;
     Ok(Json(ticket_view(&mut *reader, &ticket).await?))
 }
 
@@ -398,10 +406,7 @@ pub async fn list_entries(
     authenticate(&state, peer, &headers, Scope::TicketsRead).await?;
     let number = number(&raw)?;
     let mut reader = state.store.reader().await?;
-    let ticket = reader
-        .ticket_by_number(&number)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("ticket {number}")))?;
+    let ticket = existing_ticket(&mut *reader, &number).await?;
     let entries = reader.entries(ticket.id).await?;
     Ok(Json(EntryList {
         entries: entries
@@ -431,10 +436,7 @@ pub async fn download_attachment(
         .parse()
         .map_err(|_| Problem::not_found(format!("attachment {raw_id} of ticket {number}")))?;
     let mut reader = state.store.reader().await?;
-    let ticket = reader
-        .ticket_by_number(&number)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("ticket {number}")))?;
+    let ticket = existing_ticket(&mut *reader, &number).await?;
     let not_found = || Problem::not_found(format!("attachment {id} of ticket {number}"));
     let (attachment, content) = reader
         .attachment(AttachmentId(id))
