@@ -353,6 +353,8 @@ pub trait Writer: Reader {
     /// Sets `name` to `value` unless it is already set; returns the value in force. Several
     /// nodes starting at once agree on one value.
     async fn init_setting(&mut self, name: &str, value: &str) -> Result<String, StoreError>;
+    /// Sets `name` to `value`, replacing any value.
+    async fn put_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError>;
     /// Adds a mailbox.
     async fn insert_mailbox(
         &mut self,

@@ -22,6 +22,9 @@ pub struct Waiting {
     pub handle: u32,
     /// Its id, stable across sessions (`UIDVALIDITY:UID`, UIDL).
     pub unique_id: String,
+    /// Where the mailbox stands once this message is handled, for sources that read by
+    /// position (IMAP: `UIDVALIDITY:UID`); `None` for those that list everything (POP3).
+    pub position: Option<String>,
 }
 
 /// Why talking to a mailbox failed.
@@ -34,8 +37,9 @@ pub struct SourceError(pub String);
 pub trait MailSource: Send {
     /// The protocol's name for records (`imap`, `pop3`).
     fn protocol(&self) -> &'static str;
-    /// Messages waiting to be taken in.
-    async fn waiting(&mut self) -> Result<Vec<Waiting>, SourceError>;
+    /// Messages waiting to be taken in: those after `position` (as a previous round recorded
+    /// it), or, without one, those the source considers new (IMAP: unseen).
+    async fn waiting(&mut self, position: Option<&str>) -> Result<Vec<Waiting>, SourceError>;
     /// A message's raw bytes, without changing its state in the mailbox; `Ok(None)` when it is
     /// larger than `max_bytes` (it is then left where it is).
     async fn fetch(
@@ -78,8 +82,19 @@ pub async fn fetch_round(
     mut source: Box<dyn MailSource>,
 ) -> Result<RoundReport, FetchError> {
     let key = mailbox_key(mailbox);
+    let position_setting = format!("{key}:position");
     let mut report = RoundReport::default();
-    let waiting = source.waiting().await.map_err(FetchError::Source)?;
+    let position = store
+        .reader()
+        .await
+        .map_err(|e| FetchError::Store(e.into()))?
+        .setting(&position_setting)
+        .await
+        .map_err(|e| FetchError::Store(e.into()))?;
+    let waiting = source
+        .waiting(position.as_deref())
+        .await
+        .map_err(FetchError::Source)?;
     for message in waiting {
         // Read the bytes even for a message stored before: a lookup by id alone would save the
         // transfer, but this path only runs after an interrupted round.
@@ -120,6 +135,7 @@ pub async fn fetch_round(
                 report.quarantined += 1;
             }
             report.outcomes.push(outcome);
+            record_position(store, &position_setting, &message).await?;
             continue;
         }
         let outcome = pipeline::process(store, desk, settings, stored)
@@ -142,9 +158,33 @@ pub async fn fetch_round(
             .done(&message, &mailbox.after_fetch)
             .await
             .map_err(FetchError::Source)?;
+        record_position(store, &position_setting, &message).await?;
     }
     source.close().await.map_err(FetchError::Source)?;
     Ok(report)
+}
+
+/// Remembers that the mailbox is handled up to `message`, so the next round asks only for
+/// what came after — read or unread (a message someone opened in a mail client before
+/// Helpline fetched it is still taken in).
+async fn record_position(
+    store: &dyn Store,
+    setting: &str,
+    message: &Waiting,
+) -> Result<(), FetchError> {
+    let Some(position) = message.position.clone() else {
+        return Ok(());
+    };
+    let setting = setting.to_owned();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.put_setting(&setting, &position).await?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(FetchError::Store)
 }
 
 /// Why a round stopped.

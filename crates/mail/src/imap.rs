@@ -409,6 +409,29 @@ impl<S: ImapTransport> ImapMailbox<S> {
         Ok(uids)
     }
 
+    /// UIDs of the folder's messages from `first` on, read or unread (not those flagged
+    /// deleted), in ascending order.
+    pub async fn uids_from(&mut self, first: u32) -> Result<Vec<u32>, ImapError> {
+        check_uid(first)?;
+        self.run("NOOP", "NOOP", None).await?;
+        self.new_mail_seen = false;
+        let command = format!("UID SEARCH UID {first}:* UNDELETED");
+        let responses = self.run("UID SEARCH", &command, None).await?;
+        let mut uids: Vec<u32> = responses
+            .into_iter()
+            .filter_map(|r| match r {
+                Untagged::Search(ids) => Some(ids),
+                _ => None,
+            })
+            .flatten()
+            // `n:*` also matches the highest UID when it is below n (RFC 3501 §6.4.8).
+            .filter(|uid| *uid >= first)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
     /// The raw bytes of message `uid` (`BODY.PEEK[]`, which unlike `BODY[]` leaves `\Seen`
     /// alone), as the server stores them (CRLF line ends).
     ///

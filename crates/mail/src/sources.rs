@@ -117,15 +117,27 @@ impl MailSource for ImapSource {
         "imap"
     }
 
-    async fn waiting(&mut self) -> Result<Vec<Waiting>, SourceError> {
+    async fn waiting(&mut self, position: Option<&str>) -> Result<Vec<Waiting>, SourceError> {
         let session = self.session()?;
         let validity = session.uid_validity();
-        let uids = session.unseen_uids().await.map_err(imap_error)?;
+        // After a recorded position of this folder: everything newer, read or not. Without
+        // one (a new mailbox), or after the server renumbered the folder: the unseen messages.
+        let after = position
+            .and_then(|p| p.split_once(':'))
+            .and_then(|(v, uid)| Some((v.parse::<u32>().ok()?, uid.parse::<u32>().ok()?)))
+            .filter(|(v, _)| *v == validity)
+            .map(|(_, uid)| uid);
+        let uids = match after {
+            Some(last) => session.uids_from(last.saturating_add(1)).await,
+            None => session.unseen_uids().await,
+        }
+        .map_err(imap_error)?;
         Ok(uids
             .into_iter()
             .map(|uid| Waiting {
                 handle: uid,
                 unique_id: format!("{validity}:{uid}"),
+                position: Some(format!("{validity}:{uid}")),
             })
             .collect())
     }
@@ -184,13 +196,15 @@ impl MailSource for Pop3Source {
         "pop3"
     }
 
-    async fn waiting(&mut self) -> Result<Vec<Waiting>, SourceError> {
+    async fn waiting(&mut self, _position: Option<&str>) -> Result<Vec<Waiting>, SourceError> {
+        // A maildrop only holds what has not been taken in (taken mail is deleted).
         let ids = self.session()?.uidl().await.map_err(pop3_error)?;
         Ok(ids
             .into_iter()
             .map(|(number, unique_id)| Waiting {
                 handle: number,
                 unique_id,
+                position: None,
             })
             .collect())
     }

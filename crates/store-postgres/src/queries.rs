@@ -1624,6 +1624,19 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
         })
     }
 
+    async fn put_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
+        query(
+            "insert into setting (name, value) values ($1, $2) \
+             on conflict (name) do update set value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(self.conn())
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     async fn insert_mailbox(
         &mut self,
         mailbox: &NewMailbox,

@@ -30,7 +30,7 @@ impl MailSource for FakeSource {
         "imap"
     }
 
-    async fn waiting(&mut self) -> Result<Vec<Waiting>, SourceError> {
+    async fn waiting(&mut self, _position: Option<&str>) -> Result<Vec<Waiting>, SourceError> {
         let state = self.0.lock().map_err(|e| SourceError(e.to_string()))?;
         Ok(state
             .messages
@@ -39,6 +39,7 @@ impl MailSource for FakeSource {
             .map(|(i, (id, _))| Waiting {
                 handle: u32::try_from(i).unwrap_or(u32::MAX),
                 unique_id: id.clone(),
+                position: None,
             })
             .collect())
     }

@@ -247,6 +247,38 @@ async fn mail_fetch_takes_imap_and_pop3_mail_and_archives_or_deletes_it(backend:
     assert_eq!(tickets_in(&url).await - before, 3, "nothing taken in twice");
     let listed = String::from_utf8_lossy(&run(&["mailbox", "list"]).stdout).into_owned();
     assert!(!listed.contains(&format!(":{password}@")), "{listed}");
+    // A message someone reads in a mail client before Helpline gets to it is still taken in.
+    let (host_port, password) = (servers.imap.as_str(), servers.password.as_str());
+    deliver(
+        &servers.smtp,
+        imap_user,
+        &mail(
+            "eve@example.com",
+            "Read before fetch",
+            &format!("{tag}-read@example.com"),
+        ),
+    )
+    .await;
+    let mut client = ImapMailbox::connect(
+        host_port,
+        imap_user,
+        password,
+        "INBOX",
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("imap");
+    for uid in client.unseen_uids().await.expect("uids") {
+        client.mark_seen(uid).await.expect("seen");
+    }
+    let _ = client.logout().await;
+    let read = run(&["mail", "fetch"]);
+    let out = String::from_utf8_lossy(&read.stdout).into_owned();
+    assert!(
+        out.contains("INBOX: 1 new"),
+        "a read message is taken in too: {out}"
+    );
+    assert_eq!(tickets_in(&url).await - before, 4);
     database.remove().await;
 }
 
