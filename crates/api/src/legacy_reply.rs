@@ -142,6 +142,7 @@ async fn reply(
             mail: Default::default(),
             may_reopen: true,
             flags: Default::default(),
+            notify: true,
         },
         Actor::api_key(key.id),
     );

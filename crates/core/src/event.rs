@@ -57,7 +57,7 @@ impl EventKind {
 }
 
 /// Who acted, and through which credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Actor {
     /// The customer who acted, if a customer did.
     pub user_id: Option<UserId>,

@@ -40,4 +40,8 @@ id_type! {
     FileId;
     /// An audit event.
     EventId;
+    /// A job in the outbox (a change to announce, a mail to send, a webhook delivery).
+    JobId;
+    /// A webhook endpoint.
+    WebhookId;
 }

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod inbound;
 pub mod mailbox;
 pub mod number;
+pub mod outbox;
 pub mod service;
 pub mod store;
 pub mod thread;

@@ -18,11 +18,12 @@ use crate::catalog::{
 use crate::email::EmailAddress;
 use crate::event::{Event, NewEvent};
 use crate::ids::{
-    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, PriorityId, StaffId, StatusId,
-    TicketId, TopicId, UserId,
+    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, JobId, PriorityId, StaffId, StatusId,
+    TicketId, TopicId, UserId, WebhookId,
 };
 use crate::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
 use crate::mailbox::{Mailbox, MailboxId, NewMailbox};
+use crate::outbox::{Job, JobKind, JobQuery, JobResult, NewJob, NewWebhook, Webhook};
 use crate::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use crate::thread::{NewEntry, ThreadEntry};
 use crate::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
@@ -155,6 +156,8 @@ pub struct RowCounts {
     pub idempotency_keys: i64,
     /// Inbound messages (any status).
     pub inbound: i64,
+    /// Outbox jobs (any state).
+    pub jobs: i64,
 }
 
 /// Everything that can be read.
@@ -248,6 +251,21 @@ pub trait Reader: Send {
     async fn default_status(&mut self) -> Result<TicketStatus, StoreError>;
     /// The priority new tickets get by default.
     async fn default_priority(&mut self) -> Result<Priority, StoreError>;
+
+    /// One outbox job.
+    async fn job(&mut self, id: JobId) -> Result<Option<Job>, StoreError>;
+    /// Outbox jobs matching `query`, by id descending.
+    async fn jobs(&mut self, query: &JobQuery) -> Result<Vec<Job>, StoreError>;
+    /// How many jobs with this topic were added at or after `since` (any state).
+    async fn count_jobs_since(
+        &mut self,
+        topic: &str,
+        since: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+    /// Every webhook endpoint, by id.
+    async fn webhooks(&mut self) -> Result<Vec<Webhook>, StoreError>;
+    /// One webhook endpoint.
+    async fn webhook(&mut self, id: WebhookId) -> Result<Option<Webhook>, StoreError>;
 }
 
 /// Everything that can be written, inside a transaction. A writer can also read, and sees its
@@ -398,4 +416,45 @@ pub trait Writer: Reader {
         staff: &NewStaff,
         now: OffsetDateTime,
     ) -> Result<Staff, StoreError>;
+
+    /// Adds a job to the outbox, pending from `job.run_at`.
+    async fn insert_job(&mut self, job: &NewJob, now: OffsetDateTime) -> Result<JobId, StoreError>;
+    /// Claims up to `limit` pending jobs of these kinds that are due at `now`, oldest first, for
+    /// `holder` until `until`: each claimed job's attempt count goes up by one and it is not due
+    /// again before `until`, so a worker that dies loses its claim when that time passes. Jobs
+    /// claimed by another worker in a concurrent transaction are skipped, never waited for or
+    /// claimed twice.
+    async fn claim_jobs(
+        &mut self,
+        kinds: &[JobKind],
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+    /// Records how attempt `attempt` of a job ended. `false` (and nothing changed) when the job
+    /// is no longer pending at that attempt: another worker took it over after the claim ran out.
+    async fn finish_job(
+        &mut self,
+        id: JobId,
+        attempt: u32,
+        result: &JobResult,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Makes every pending job claimed by `holder` due now (a restarted node takes its own work
+    /// back at once instead of waiting for its claims to run out); returns how many.
+    async fn release_jobs(&mut self, holder: &str, now: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Puts a dead or done job back to pending, due now, with its attempts reset; `false` when
+    /// it does not exist or is pending already.
+    async fn requeue_job(&mut self, id: JobId, now: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Deletes done jobs finished before `before`; returns how many.
+    async fn purge_jobs(&mut self, before: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Adds a webhook endpoint.
+    async fn insert_webhook(
+        &mut self,
+        webhook: &NewWebhook,
+        now: OffsetDateTime,
+    ) -> Result<Webhook, StoreError>;
+    /// Removes a webhook endpoint and its deliveries; `false` when there was none.
+    async fn delete_webhook(&mut self, id: WebhookId) -> Result<bool, StoreError>;
 }

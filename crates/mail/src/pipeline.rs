@@ -618,6 +618,7 @@ async fn apply(
                                 automatic,
                                 ..EntryFlags::default()
                             },
+                            notify: !automatic,
                         },
                         cc,
                     )
@@ -671,6 +672,8 @@ fn note_work(
             body,
             mail: mail_ids,
             flags,
+            // Notes from mail are bounces, auto-replies and staff mail: no alert loops.
+            notify: false,
         },
         Actor::system(),
     );

@@ -1,5 +1,7 @@
 //! The cases. Each receives a fresh, migrated store and panics on any deviation.
 
+pub use crate::outbox_cases::*;
+
 use futures::future::join_all;
 use helpline_core::Error;
 use helpline_core::StoreError;
@@ -45,6 +47,11 @@ fn contact(address: &str, name: &str) -> CustomerContact {
 
 fn text(body: &str) -> MessageBody {
     MessageBody::parse(body, BodyFormat::Text).expect("test body is valid")
+}
+
+/// A valid new ticket for `address` (also for the outbox cases).
+pub(crate) fn sample_ticket(address: &str) -> NewTicket {
+    new_ticket(address)
 }
 
 fn new_ticket(address: &str) -> NewTicket {
@@ -1920,6 +1927,7 @@ pub async fn row_counts_follow_writes(store: &dyn Store) {
         (1, 1, 1, 1, 2)
     );
     assert_eq!(counts.events, 2, "user_created and ticket_created");
+    assert_eq!(counts.jobs, 1, "the ticket's announcement, in the outbox");
     assert_eq!(
         (
             counts.collaborators,

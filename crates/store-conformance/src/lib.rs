@@ -5,6 +5,7 @@
 //! configured outside CI). Each case becomes its own `#[tokio::test]`, so failures name the case.
 
 pub mod cases;
+mod outbox_cases;
 
 use helpline_core::store::Store;
 use std::future::Future;
@@ -77,7 +78,16 @@ macro_rules! conformance_suite {
             mailboxes_list_by_id,
             mailbox_lease_is_exclusive_until_it_expires,
             mailbox_fetched_records_and_clears_error,
-            mailbox_delete
+            mailbox_delete,
+            jobs_insert_claim_and_finish,
+            claims_skip_jobs_not_due_or_of_other_kinds,
+            stale_attempts_cannot_finish_a_job,
+            expired_claims_are_taken_over_and_released_claims_return_at_once,
+            dead_and_done_jobs_are_requeued,
+            done_jobs_are_purged_and_topics_counted,
+            concurrent_claims_never_share_a_job,
+            webhooks_round_trip_and_take_their_deliveries_along,
+            changes_are_announced_in_their_own_transaction
         );
     };
     (@cases $factory:path, $($case:ident),* $(,)?) => {$(

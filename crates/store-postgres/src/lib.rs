@@ -7,6 +7,7 @@
 //! numbers, counters and file deduplication race-free (see `queries`). Reads use the same pool.
 
 mod convert;
+mod outbox;
 mod queries;
 pub mod testing;
 

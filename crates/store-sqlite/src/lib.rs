@@ -7,6 +7,7 @@
 //! connections, which WAL lets run alongside the writer.
 
 mod convert;
+mod outbox;
 mod queries;
 
 use async_trait::async_trait;

@@ -15,11 +15,12 @@ use helpline_core::catalog::{
 use helpline_core::email::EmailAddress;
 use helpline_core::event::{Actor, Event, NewEvent};
 use helpline_core::ids::{
-    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, FileId, PriorityId, StaffId, StatusId,
-    TicketId, TopicId, UserId,
+    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, FileId, JobId, PriorityId, StaffId,
+    StatusId, TicketId, TopicId, UserId, WebhookId,
 };
 use helpline_core::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
 use helpline_core::mailbox::{AfterFetch, Mailbox, MailboxAddress, MailboxId, NewMailbox};
+use helpline_core::outbox::{Job, JobKind, JobQuery, JobResult, NewJob, NewWebhook, Webhook};
 use helpline_core::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use helpline_core::store::{Reader, RowCounts, TicketDraft, TicketQuery, Writer};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
@@ -448,6 +449,29 @@ fn idempotency_row(row: &SqliteRow) -> Result<IdempotencyRecord, StoreError> {
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
+    async fn job(&mut self, id: JobId) -> Result<Option<Job>, StoreError> {
+        crate::outbox::job(self.conn(), id).await
+    }
+
+    async fn jobs(&mut self, query: &JobQuery) -> Result<Vec<Job>, StoreError> {
+        crate::outbox::jobs(self.conn(), query).await
+    }
+
+    async fn count_jobs_since(
+        &mut self,
+        topic: &str,
+        since: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        crate::outbox::count_jobs_since(self.conn(), topic, since).await
+    }
+
+    async fn webhooks(&mut self) -> Result<Vec<Webhook>, StoreError> {
+        crate::outbox::webhooks(self.conn()).await
+    }
+
+    async fn webhook(&mut self, id: WebhookId) -> Result<Option<Webhook>, StoreError> {
+        crate::outbox::webhook(self.conn(), id).await
+    }
     async fn row_counts(&mut self) -> Result<RowCounts, StoreError> {
         let row = query(
             "select (select count(*) from ticket) as tickets, \
@@ -458,7 +482,8 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
              (select count(*) from collaborator) as collaborators, \
              (select count(*) from event) as events, \
              (select count(*) from idempotency_key) as idempotency_keys, \
-             (select count(*) from inbound_mail) as inbound",
+             (select count(*) from inbound_mail) as inbound, \
+             (select count(*) from outbox_job) as jobs",
         )
         .fetch_one(self.conn())
         .await
@@ -474,6 +499,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
             events: count("events")?,
             idempotency_keys: count("idempotency_keys")?,
             inbound: count("inbound")?,
+            jobs: count("jobs")?,
         })
     }
 
@@ -921,6 +947,54 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
 
 #[async_trait]
 impl<C: DerefMut<Target = SqliteConnection> + Send> Writer for Conn<C> {
+    async fn insert_job(&mut self, job: &NewJob, now: OffsetDateTime) -> Result<JobId, StoreError> {
+        crate::outbox::insert_job(self.conn(), job, now).await
+    }
+
+    async fn claim_jobs(
+        &mut self,
+        kinds: &[JobKind],
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        crate::outbox::claim_jobs(self.conn(), kinds, holder, now, until, limit).await
+    }
+
+    async fn finish_job(
+        &mut self,
+        id: JobId,
+        attempt: u32,
+        result: &JobResult,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        crate::outbox::finish_job(self.conn(), id, attempt, result, now).await
+    }
+
+    async fn release_jobs(&mut self, holder: &str, now: OffsetDateTime) -> Result<u64, StoreError> {
+        crate::outbox::release_jobs(self.conn(), holder, now).await
+    }
+
+    async fn requeue_job(&mut self, id: JobId, now: OffsetDateTime) -> Result<bool, StoreError> {
+        crate::outbox::requeue_job(self.conn(), id, now).await
+    }
+
+    async fn purge_jobs(&mut self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        crate::outbox::purge_jobs(self.conn(), before).await
+    }
+
+    async fn insert_webhook(
+        &mut self,
+        webhook: &NewWebhook,
+        now: OffsetDateTime,
+    ) -> Result<Webhook, StoreError> {
+        crate::outbox::insert_webhook(self.conn(), webhook, now).await
+    }
+
+    async fn delete_webhook(&mut self, id: WebhookId) -> Result<bool, StoreError> {
+        crate::outbox::delete_webhook(self.conn(), id).await
+    }
     async fn find_or_create_user(
         &mut self,
         contact: &CustomerContact,

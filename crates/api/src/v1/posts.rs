@@ -42,6 +42,8 @@ pub struct MessageRequest {
     pub attachments: Vec<AttachmentInput>,
     /// The customer's address; default the caller's.
     pub ip: Option<String>,
+    /// `false`: send no notification mail for this post (default `true`).
+    pub notify: Option<bool>,
 }
 
 /// Posts a customer's message on their ticket (the client reply API). Only the owner or a
@@ -99,6 +101,7 @@ pub async fn post_message(
             mail: Default::default(),
             may_reopen: true,
             flags: Default::default(),
+            notify: request.notify.unwrap_or(true),
         }),
         _ => None,
     };
@@ -133,6 +136,8 @@ pub struct ReplyRequest {
     pub attachments: Vec<AttachmentInput>,
     /// A status (id or name) to set in the same step, e.g. `Resolved`.
     pub status: Option<StatusInput>,
+    /// `false`: do not mail the reply to the customer and collaborators (default `true`).
+    pub notify: Option<bool>,
 }
 
 /// Posts a staff reply: sets the last-response time and the answered flag, optionally changes
@@ -182,6 +187,7 @@ pub async fn post_reply(
             body,
             attachments,
             status: request.status.as_ref().map(StatusInput::to_ref),
+            notify: request.notify.unwrap_or(true),
         }),
         _ => None,
     };
@@ -215,6 +221,9 @@ pub struct NoteRequest {
     pub message: Option<String>,
     /// `text` (default) or `html` (sanitised).
     pub format: Option<String>,
+    /// `false`: send no internal-note alert (default `true`; the alert itself is off unless
+    /// switched on).
+    pub notify: Option<bool>,
 }
 
 /// Posts an internal note, never visible to customers.
@@ -284,6 +293,7 @@ pub async fn post_note(
             body,
             mail: Default::default(),
             flags: Default::default(),
+            notify: request.notify.unwrap_or(true),
         }),
         _ => None,
     };

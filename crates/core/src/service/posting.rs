@@ -9,7 +9,9 @@ use crate::catalog::{Staff, StatusState, TicketStatus};
 use crate::email::EmailAddress;
 use crate::error::Error;
 use crate::event::{Actor, EventKind, NewEvent};
+use crate::ids::EntryId;
 use crate::ids::{StaffId, StatusId, UserId};
+use crate::outbox::{Announcement, EventType, NoticeSwitches, announce};
 use crate::store::Writer;
 use crate::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use crate::ticket::{Source, Ticket, TicketNumber};
@@ -73,6 +75,8 @@ pub struct CustomerMessage {
     pub may_reopen: bool,
     /// Marks from mail intake.
     pub flags: EntryFlags,
+    /// Whether staff are alerted (the API's `notify`; off for automatic mail).
+    pub notify: bool,
 }
 
 /// A checked staff reply.
@@ -86,6 +90,8 @@ pub struct StaffReply {
     pub attachments: Vec<NewAttachment>,
     /// A status to set in the same transaction.
     pub status: Option<StatusRef>,
+    /// Whether the reply is mailed to the customer and collaborators (the API's `notify`).
+    pub notify: bool,
 }
 
 /// Who an internal note is from.
@@ -110,6 +116,8 @@ pub struct InternalNote {
     pub mail: MailIds,
     /// Marks from mail intake.
     pub flags: EntryFlags,
+    /// Whether staff get the internal-note alert (where it is switched on).
+    pub notify: bool,
 }
 
 /// The ticket after a post, and the new entry.
@@ -233,6 +241,23 @@ pub fn post_customer_message(
                 now,
             )
             .await?;
+            announce_change(
+                tx,
+                &ticket,
+                EventType::MessageCreated,
+                Some(entry.id),
+                Actor {
+                    user_id: poster_id,
+                    ..actor
+                },
+                NoticeSwitches {
+                    alert: message.notify,
+                    customer: false,
+                },
+                json!({"entry_id": entry.id}),
+                now,
+            )
+            .await?;
             Ok(Posted { ticket, entry })
         })
     })
@@ -288,6 +313,17 @@ pub fn post_staff_reply(number: TicketNumber, reply: StaffReply, actor: Actor) -
                 &ticket,
                 EventKind::ResponsePosted,
                 staff_actor,
+                json!({"entry_id": entry.id}),
+                now,
+            )
+            .await?;
+            announce_change(
+                tx,
+                &ticket,
+                EventType::ReplyCreated,
+                Some(entry.id),
+                staff_actor,
+                NoticeSwitches::from_notify(reply.notify),
                 json!({"entry_id": entry.id}),
                 now,
             )
@@ -350,6 +386,20 @@ pub fn post_internal_note(number: TicketNumber, note: InternalNote, actor: Actor
                 now,
             )
             .await?;
+            announce_change(
+                tx,
+                &ticket,
+                EventType::NoteCreated,
+                Some(entry.id),
+                note_actor,
+                NoticeSwitches {
+                    alert: note.notify,
+                    customer: false,
+                },
+                json!({"entry_id": entry.id}),
+                now,
+            )
+            .await?;
             Ok(Posted { ticket, entry })
         })
     })
@@ -408,6 +458,48 @@ pub(crate) async fn change_status(
         };
         record(tx, ticket, kind, actor, json!({"status": new.name}), now).await?;
     }
+    announce_change(
+        tx,
+        ticket,
+        EventType::StatusChanged,
+        None,
+        actor,
+        NoticeSwitches::NONE,
+        json!({
+            "from": {"id": old.id, "name": old.name, "state": old.state},
+            "to": {"id": new.id, "name": new.name, "state": new.state},
+        }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes the outbox announcement of a change to `ticket`, in the change's transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn announce_change(
+    tx: &mut dyn Writer,
+    ticket: &Ticket,
+    event: EventType,
+    entry_id: Option<EntryId>,
+    actor: Actor,
+    notices: NoticeSwitches,
+    data: serde_json::Value,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    announce(
+        tx,
+        &Announcement {
+            event,
+            ticket_id: ticket.id,
+            entry_id,
+            actor,
+            notices,
+            data,
+            occurred_at: now,
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -1,9 +1,11 @@
 //! Opening tickets.
 
+use super::posting::announce_change;
 use super::{DeskSettings, Work, event_data};
 use crate::error::{Error, FieldError};
 use crate::event::{Actor, EventKind, NewEvent};
 use crate::number::NumberFormat;
+use crate::outbox::{EventType, NoticeSwitches};
 use crate::store::{Store, TicketDraft};
 use crate::thread::{Author, EntryKind, NewEntry, ThreadEntry};
 use crate::ticket::{NewTicket, Ticket};
@@ -182,6 +184,23 @@ pub fn open_ticket_work(
                         "notify": new.notify,
                     })),
                 },
+                now,
+            )
+            .await?;
+            announce_change(
+                tx,
+                &ticket,
+                EventType::TicketCreated,
+                Some(first_entry.id),
+                Actor {
+                    user_id: Some(user.id),
+                    ..actor
+                },
+                NoticeSwitches {
+                    alert: new.notify.alert,
+                    customer: new.notify.autorespond,
+                },
+                json!({"entry_id": first_entry.id, "source": ticket.source}),
                 now,
             )
             .await?;

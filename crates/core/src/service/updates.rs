@@ -2,12 +2,13 @@
 
 use super::Work;
 use super::posting::{
-    StaffRef, StatusRef, change_status, current_status, find_staff, find_status, locked_ticket,
-    record,
+    StaffRef, StatusRef, announce_change, change_status, current_status, find_staff, find_status,
+    locked_ticket, record,
 };
 use crate::error::{Error, FieldError};
 use crate::event::{Actor, EventKind};
 use crate::ids::{DepartmentId, PriorityId, TopicId, UserId};
+use crate::outbox::{EventType, NoticeSwitches};
 use crate::ticket::{Collaborator, Ticket, TicketNumber};
 use crate::user::{CustomerContact, User};
 use serde_json::json;
@@ -148,13 +149,26 @@ pub fn update_ticket(number: TicketNumber, changes: TicketChanges, actor: Actor)
                 // Nothing differs from what is stored: no write, no event, no new update time.
                 return Ok(ticket);
             }
-            for (field, change) in edits {
+            for (field, change) in &edits {
                 record(
                     tx,
                     &ticket,
                     EventKind::Edited,
                     actor,
                     json!({ field: change }),
+                    now,
+                )
+                .await?;
+            }
+            if !edits.is_empty() {
+                announce_change(
+                    tx,
+                    &ticket,
+                    EventType::TicketUpdated,
+                    None,
+                    actor,
+                    NoticeSwitches::NONE,
+                    json!({ "changes": edits }),
                     now,
                 )
                 .await?;
@@ -224,6 +238,17 @@ pub fn add_collaborator(
                     now,
                 )
                 .await?;
+                announce_change(
+                    tx,
+                    &ticket,
+                    EventType::TicketUpdated,
+                    None,
+                    actor,
+                    NoticeSwitches::NONE,
+                    json!({"collaborator_added": user.id}),
+                    now,
+                )
+                .await?;
             }
             Ok((user, added))
         })
@@ -251,6 +276,17 @@ pub fn remove_collaborator(number: TicketNumber, user: UserId, actor: Actor) -> 
                 EventKind::Collaborator,
                 actor,
                 json!({"removed": user}),
+                now,
+            )
+            .await?;
+            announce_change(
+                tx,
+                &ticket,
+                EventType::TicketUpdated,
+                None,
+                actor,
+                NoticeSwitches::NONE,
+                json!({"collaborator_removed": user}),
                 now,
             )
             .await?;

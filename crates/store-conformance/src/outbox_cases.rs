@@ -1,0 +1,616 @@
+//! The outbox's cases: jobs, claims, retries, webhook endpoints, and announcements written with
+//! the change they announce.
+
+use futures::future::join_all;
+use helpline_core::Error;
+use helpline_core::event::Actor;
+use helpline_core::ids::{JobId, WebhookId};
+use helpline_core::outbox::{
+    Announcement, EventType, Job, JobKind, JobQuery, JobResult, JobState, NewJob, NewWebhook,
+};
+use helpline_core::service::DeskSettings;
+use helpline_core::service::tickets::{open_ticket, open_ticket_work};
+use helpline_core::store::Store;
+use std::collections::HashSet;
+use time::{Duration, OffsetDateTime};
+
+fn job(kind: JobKind, payload: &str, run_at: OffsetDateTime) -> NewJob {
+    NewJob {
+        kind,
+        payload: payload.to_owned(),
+        topic: None,
+        webhook_id: None,
+        run_at,
+    }
+}
+
+async fn add(store: &dyn Store, new: NewJob) -> JobId {
+    store
+        .write(move |tx| {
+            Box::pin(async move { Ok(tx.insert_job(&new, helpline_core::now()).await?) })
+        })
+        .await
+        .expect("job added")
+}
+
+async fn claim(
+    store: &dyn Store,
+    kinds: &[JobKind],
+    holder: &str,
+    now: OffsetDateTime,
+    lease: Duration,
+    limit: u32,
+) -> Vec<Job> {
+    let kinds = kinds.to_vec();
+    let holder = holder.to_owned();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .claim_jobs(&kinds, &holder, now, now + lease, limit)
+                    .await?)
+            })
+        })
+        .await
+        .expect("claim")
+}
+
+async fn finish(store: &dyn Store, id: JobId, attempt: u32, result: JobResult) -> bool {
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .finish_job(id, attempt, &result, helpline_core::now())
+                    .await?)
+            })
+        })
+        .await
+        .expect("finish")
+}
+
+async fn stored(store: &dyn Store, id: JobId) -> Job {
+    store
+        .reader()
+        .await
+        .expect("reader")
+        .job(id)
+        .await
+        .expect("job read")
+        .expect("job exists")
+}
+
+/// A job round-trips; a claim counts the attempt and hides the job until the claim runs out;
+/// done keeps its note.
+pub async fn jobs_insert_claim_and_finish(store: &dyn Store) {
+    let now = helpline_core::now();
+    let mut new = job(JobKind::Mail, r#"{"to":"ann@example.com"}"#, now);
+    new.topic = Some("autoresponse:ann@example.com".into());
+    let id = add(store, new).await;
+    let fresh = stored(store, id).await;
+    assert_eq!(
+        (
+            fresh.kind,
+            fresh.state,
+            fresh.attempts,
+            fresh.payload.as_str(),
+            fresh.topic.as_deref(),
+            fresh.finished_at
+        ),
+        (
+            JobKind::Mail,
+            JobState::Pending,
+            0,
+            r#"{"to":"ann@example.com"}"#,
+            Some("autoresponse:ann@example.com"),
+            None
+        )
+    );
+
+    let claimed = claim(
+        store,
+        &[JobKind::Mail],
+        "node-a",
+        now,
+        Duration::minutes(5),
+        10,
+    )
+    .await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].id, claimed[0].attempts), (id, 1));
+    assert_eq!(claimed[0].next_attempt_at, now + Duration::minutes(5));
+    assert!(
+        claim(
+            store,
+            &[JobKind::Mail],
+            "node-b",
+            now,
+            Duration::minutes(5),
+            10
+        )
+        .await
+        .is_empty(),
+        "a claimed job is not claimed again while the claim lasts"
+    );
+
+    assert!(finish(store, id, 1, JobResult::Done(Some("250 OK".into()))).await);
+    let done = stored(store, id).await;
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.last_result.as_deref(), Some("250 OK"));
+    assert!(done.finished_at.is_some());
+    assert!(
+        !finish(store, id, 1, JobResult::Dead("late".into())).await,
+        "a finished job stays finished"
+    );
+}
+
+/// Claims take only due jobs of the asked kinds, oldest first, up to the limit.
+pub async fn claims_skip_jobs_not_due_or_of_other_kinds(store: &dyn Store) {
+    let now = helpline_core::now();
+    let later = add(store, job(JobKind::Webhook, "{}", now + Duration::hours(1))).await;
+    let first = add(store, job(JobKind::Webhook, "{}", now)).await;
+    let dispatch = add(store, job(JobKind::Dispatch, "{}", now)).await;
+    let second = add(store, job(JobKind::Webhook, "{}", now)).await;
+    let third = add(store, job(JobKind::Webhook, "{}", now)).await;
+
+    let claimed = claim(
+        store,
+        &[JobKind::Webhook],
+        "n",
+        now,
+        Duration::minutes(1),
+        2,
+    )
+    .await;
+    assert_eq!(
+        claimed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![first, second],
+        "oldest due first, at most the limit"
+    );
+    let rest = claim(
+        store,
+        &[JobKind::Webhook, JobKind::Dispatch],
+        "n",
+        now,
+        Duration::minutes(1),
+        10,
+    )
+    .await;
+    assert_eq!(
+        rest.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![dispatch, third]
+    );
+    let at_later = claim(
+        store,
+        &JobKind::ALL,
+        "n",
+        now + Duration::hours(2),
+        Duration::minutes(1),
+        10,
+    )
+    .await;
+    assert!(
+        at_later.iter().any(|j| j.id == later),
+        "the delayed job is due later"
+    );
+    assert!(
+        claim(store, &[], "n", now, Duration::minutes(1), 10)
+            .await
+            .is_empty()
+    );
+}
+
+/// A worker whose claim ran out and was taken over cannot finish the job any more; retry and
+/// dead record the error and the next time.
+pub async fn stale_attempts_cannot_finish_a_job(store: &dyn Store) {
+    let now = helpline_core::now();
+    let id = add(store, job(JobKind::Mail, "{}", now)).await;
+    claim(store, &[JobKind::Mail], "a", now, Duration::seconds(1), 1).await;
+    let taken = claim(
+        store,
+        &[JobKind::Mail],
+        "b",
+        now + Duration::seconds(2),
+        Duration::minutes(1),
+        1,
+    )
+    .await;
+    assert_eq!(taken.len(), 1, "the run-out claim is taken over");
+    assert_eq!(taken[0].attempts, 2);
+    assert!(
+        !finish(store, id, 1, JobResult::Done(None)).await,
+        "the first worker's attempt is stale"
+    );
+    let retry_at = now + Duration::minutes(10);
+    assert!(
+        finish(
+            store,
+            id,
+            2,
+            JobResult::Retry {
+                at: retry_at,
+                error: "connection refused\0!".into()
+            }
+        )
+        .await
+    );
+    let waiting = stored(store, id).await;
+    assert_eq!(waiting.state, JobState::Pending);
+    assert_eq!(waiting.next_attempt_at, retry_at);
+    assert_eq!(
+        waiting.last_result.as_deref(),
+        Some("connection refused\u{fffd}!")
+    );
+    let again = claim(
+        store,
+        &[JobKind::Mail],
+        "b",
+        retry_at,
+        Duration::minutes(1),
+        1,
+    )
+    .await;
+    assert_eq!(again[0].attempts, 3);
+    assert!(finish(store, id, 3, JobResult::Dead("550 no such user".into())).await);
+    let dead = stored(store, id).await;
+    assert_eq!(dead.state, JobState::Dead);
+    assert!(
+        claim(
+            store,
+            &JobKind::ALL,
+            "b",
+            retry_at + Duration::days(1),
+            Duration::minutes(1),
+            10
+        )
+        .await
+        .is_empty(),
+        "dead jobs are never claimed"
+    );
+}
+
+/// Claims that run out are taken over; a restarted node releases its own at once.
+pub async fn expired_claims_are_taken_over_and_released_claims_return_at_once(store: &dyn Store) {
+    let now = helpline_core::now();
+    let mine = add(store, job(JobKind::Webhook, "{}", now)).await;
+    let theirs = add(store, job(JobKind::Webhook, "{}", now)).await;
+    claim(
+        store,
+        &[JobKind::Webhook],
+        "host-1",
+        now,
+        Duration::hours(1),
+        1,
+    )
+    .await;
+    claim(
+        store,
+        &[JobKind::Webhook],
+        "host-2",
+        now,
+        Duration::hours(1),
+        1,
+    )
+    .await;
+    let released = store
+        .write(move |tx| Box::pin(async move { Ok(tx.release_jobs("host-1", now).await?) }))
+        .await
+        .expect("release");
+    assert_eq!(released, 1);
+    let back = claim(
+        store,
+        &[JobKind::Webhook],
+        "host-1",
+        now,
+        Duration::hours(1),
+        10,
+    )
+    .await;
+    assert_eq!(
+        back.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![mine],
+        "only the releasing node's claim returns; the other node's stays claimed"
+    );
+    assert_ne!(mine, theirs);
+}
+
+/// Dead and done jobs are put back to pending with their attempts reset; pending ones are not.
+pub async fn dead_and_done_jobs_are_requeued(store: &dyn Store) {
+    let now = helpline_core::now();
+    let id = add(store, job(JobKind::Webhook, "{}", now)).await;
+    let requeue = |id: JobId| async move {
+        store
+            .write(move |tx| {
+                Box::pin(async move { Ok(tx.requeue_job(id, helpline_core::now()).await?) })
+            })
+            .await
+            .expect("requeue")
+    };
+    assert!(!requeue(id).await, "a pending job is not requeued");
+    assert!(!requeue(JobId(987_654)).await, "no such job");
+    claim(
+        store,
+        &[JobKind::Webhook],
+        "n",
+        now,
+        Duration::minutes(1),
+        1,
+    )
+    .await;
+    assert!(finish(store, id, 1, JobResult::Dead("gave up".into())).await);
+    assert!(requeue(id).await);
+    let revived = stored(store, id).await;
+    assert_eq!(
+        (revived.state, revived.attempts, revived.finished_at),
+        (JobState::Pending, 0, None)
+    );
+    let claimed = claim(
+        store,
+        &[JobKind::Webhook],
+        "n",
+        helpline_core::now(),
+        Duration::minutes(1),
+        1,
+    )
+    .await;
+    assert_eq!(claimed.len(), 1);
+    assert!(finish(store, id, 1, JobResult::Done(None)).await);
+    assert!(
+        requeue(id).await,
+        "a done job can be sent again (redelivery)"
+    );
+}
+
+/// Done jobs older than the horizon are deleted, others kept; topics count recent jobs.
+pub async fn done_jobs_are_purged_and_topics_counted(store: &dyn Store) {
+    let now = helpline_core::now();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let mut new = job(JobKind::Mail, "{}", now);
+        new.topic = Some("autoresponse:bob@example.com".into());
+        ids.push(add(store, new).await);
+    }
+    let count = |since: OffsetDateTime| async move {
+        store
+            .reader()
+            .await
+            .expect("reader")
+            .count_jobs_since("autoresponse:bob@example.com", since)
+            .await
+            .expect("count")
+    };
+    assert_eq!(count(now - Duration::hours(3)).await, 3);
+    assert_eq!(count(now + Duration::hours(1)).await, 0);
+    claim(store, &[JobKind::Mail], "n", now, Duration::minutes(1), 2).await;
+    assert!(finish(store, ids[0], 1, JobResult::Done(None)).await);
+    assert!(finish(store, ids[1], 1, JobResult::Dead("x".into())).await);
+    let purge = |before: OffsetDateTime| async move {
+        store
+            .write(move |tx| Box::pin(async move { Ok(tx.purge_jobs(before).await?) }))
+            .await
+            .expect("purge")
+    };
+    assert_eq!(purge(now - Duration::hours(1)).await, 0, "too recent");
+    assert_eq!(
+        purge(now + Duration::hours(1)).await,
+        1,
+        "only the done one"
+    );
+    let left = store
+        .reader()
+        .await
+        .expect("reader")
+        .jobs(&JobQuery {
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(
+        left.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![ids[2], ids[1]],
+        "newest first; dead and pending jobs stay"
+    );
+    let dead = store
+        .reader()
+        .await
+        .expect("reader")
+        .jobs(&JobQuery {
+            state: Some(JobState::Dead),
+            kind: Some(JobKind::Mail),
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(dead.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[1]]);
+    let page = store
+        .reader()
+        .await
+        .expect("reader")
+        .jobs(&JobQuery {
+            before: Some(ids[2]),
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(page.iter().map(|j| j.id).collect::<Vec<_>>(), vec![ids[1]]);
+}
+
+/// Eight workers claiming at once from 200 jobs never get the same job twice, and between
+/// them take every job.
+pub async fn concurrent_claims_never_share_a_job(store: &dyn Store) {
+    let now = helpline_core::now();
+    let jobs: Vec<NewJob> = (0..200)
+        .map(|i| job(JobKind::Webhook, &format!("{{\"n\":{i}}}"), now))
+        .collect();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                for new in &jobs {
+                    tx.insert_job(new, now).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .expect("jobs added");
+    let rounds = (0..8).map(|worker| async move {
+        let mut mine = Vec::new();
+        loop {
+            let got = claim(
+                store,
+                &[JobKind::Webhook],
+                &format!("worker-{worker}"),
+                now,
+                Duration::minutes(5),
+                7,
+            )
+            .await;
+            if got.is_empty() {
+                break;
+            }
+            mine.extend(got.into_iter().map(|j| j.id));
+        }
+        mine
+    });
+    let all: Vec<JobId> = join_all(rounds).await.into_iter().flatten().collect();
+    let distinct: HashSet<JobId> = all.iter().copied().collect();
+    assert_eq!(all.len(), 200, "every job claimed exactly once");
+    assert_eq!(distinct.len(), 200);
+}
+
+/// Endpoints round-trip with their events and secret; removing one removes its deliveries.
+pub async fn webhooks_round_trip_and_take_their_deliveries_along(store: &dyn Store) {
+    let hook = store
+        .write(|tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .insert_webhook(
+                        &NewWebhook {
+                            url: "https://hooks.example.com/helpline".into(),
+                            events: vec![EventType::TicketCreated, EventType::StatusChanged],
+                            secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+                            description: Some("CRM".into()),
+                        },
+                        helpline_core::now(),
+                    )
+                    .await?)
+            })
+        })
+        .await
+        .expect("webhook added");
+    let mut reader = store.reader().await.expect("reader");
+    assert_eq!(
+        reader.webhook(hook.id).await.expect("read"),
+        Some(hook.clone())
+    );
+    assert_eq!(reader.webhooks().await.expect("list"), vec![hook.clone()]);
+    assert_eq!(
+        reader
+            .webhook(WebhookId(hook.id.0 + 1))
+            .await
+            .expect("read"),
+        None
+    );
+    drop(reader);
+
+    let now = helpline_core::now();
+    let mut delivery = job(JobKind::Webhook, "{}", now);
+    delivery.webhook_id = Some(hook.id);
+    let delivery = add(store, delivery).await;
+    let other = add(store, job(JobKind::Webhook, "{}", now)).await;
+    let listed = store
+        .reader()
+        .await
+        .expect("reader")
+        .jobs(&JobQuery {
+            webhook_id: Some(hook.id),
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await
+        .expect("deliveries");
+    assert_eq!(
+        listed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![delivery]
+    );
+
+    let id = hook.id;
+    let removed = store
+        .write(move |tx| Box::pin(async move { Ok(tx.delete_webhook(id).await?) }))
+        .await
+        .expect("delete");
+    assert!(removed);
+    let mut reader = store.reader().await.expect("reader");
+    assert!(reader.webhooks().await.expect("list").is_empty());
+    assert!(
+        reader.job(delivery).await.expect("read").is_none(),
+        "its delivery went too"
+    );
+    assert!(reader.job(other).await.expect("read").is_some());
+    drop(reader);
+    let again = store
+        .write(move |tx| Box::pin(async move { Ok(tx.delete_webhook(id).await?) }))
+        .await
+        .expect("delete");
+    assert!(!again);
+}
+
+/// Opening a ticket writes its announcement in the same transaction: when the work fails
+/// after it, neither the ticket nor the announcement is left.
+pub async fn changes_are_announced_in_their_own_transaction(store: &dyn Store) {
+    let opened = open_ticket(
+        store,
+        &DeskSettings::default(),
+        crate::cases::sample_ticket("announce@example.com"),
+        Actor::system(),
+    )
+    .await
+    .expect("ticket");
+    let jobs = store
+        .reader()
+        .await
+        .expect("reader")
+        .jobs(&JobQuery {
+            kind: Some(JobKind::Dispatch),
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.len(), 1);
+    let announced: Announcement =
+        serde_json::from_str(&jobs[0].payload).expect("announcement payload");
+    assert_eq!(announced.event, EventType::TicketCreated);
+    assert_eq!(announced.ticket_id, opened.ticket.id);
+    assert_eq!(announced.entry_id, Some(opened.first_entry.id));
+    assert!(announced.notices.alert && announced.notices.customer);
+
+    let work = open_ticket_work(
+        &DeskSettings::default(),
+        crate::cases::sample_ticket("rolled-back@example.com"),
+        Actor::system(),
+    );
+    let failed = store
+        .write(move |tx| {
+            Box::pin(async move {
+                work(&mut *tx).await?;
+                Err::<(), _>(Error::Conflict("fail after the change".into()))
+            })
+        })
+        .await;
+    assert!(matches!(failed, Err(Error::Conflict(_))));
+    let counts = store
+        .reader()
+        .await
+        .expect("reader")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(
+        (counts.tickets, counts.jobs),
+        (1, 1),
+        "nothing of the failed work is left"
+    );
+}

@@ -1,0 +1,320 @@
+//! The outbox's statements: jobs and webhook endpoints.
+
+use crate::convert::{db, micros, opt_time, parsed, time};
+use helpline_core::StoreError;
+use helpline_core::ids::{JobId, WebhookId};
+use helpline_core::outbox::{
+    Job, JobKind, JobQuery, JobResult, JobState, NewJob, NewWebhook, Webhook, events_from_text,
+    events_to_text,
+};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, query};
+use time::OffsetDateTime;
+
+macro_rules! job_columns {
+    () => {
+        "job_id, kind, state, payload, topic, webhook_id, attempts, next_attempt_at, \
+         last_result, created_at, finished_at"
+    };
+}
+
+fn job_row(row: &SqliteRow) -> Result<Job, StoreError> {
+    let kind: String = row.try_get("kind").map_err(db)?;
+    let state: String = row.try_get("state").map_err(db)?;
+    let attempts: i64 = row.try_get("attempts").map_err(db)?;
+    Ok(Job {
+        id: JobId(row.try_get("job_id").map_err(db)?),
+        kind: parsed("job kind", &kind, JobKind::from_stored)?,
+        state: parsed("job state", &state, JobState::from_stored)?,
+        payload: row.try_get("payload").map_err(db)?,
+        topic: row.try_get("topic").map_err(db)?,
+        webhook_id: row
+            .try_get::<Option<i64>, _>("webhook_id")
+            .map_err(db)?
+            .map(WebhookId),
+        attempts: u32::try_from(attempts)
+            .map_err(|_| StoreError::Corrupt(format!("job attempts {attempts}")))?,
+        next_attempt_at: time(row.try_get("next_attempt_at").map_err(db)?)?,
+        last_result: row.try_get("last_result").map_err(db)?,
+        created_at: time(row.try_get("created_at").map_err(db)?)?,
+        finished_at: opt_time(row.try_get("finished_at").map_err(db)?)?,
+    })
+}
+
+fn webhook_row(row: &SqliteRow) -> Result<Webhook, StoreError> {
+    let events: String = row.try_get("events").map_err(db)?;
+    Ok(Webhook {
+        id: WebhookId(row.try_get("webhook_id").map_err(db)?),
+        url: row.try_get("url").map_err(db)?,
+        events: parsed("webhook events", &events, events_from_text)?,
+        secret: row.try_get("secret").map_err(db)?,
+        description: row.try_get("description").map_err(db)?,
+        created_at: time(row.try_get("created_at").map_err(db)?)?,
+    })
+}
+
+pub(crate) async fn job(conn: &mut SqliteConnection, id: JobId) -> Result<Option<Job>, StoreError> {
+    let row = query(concat!(
+        "select ",
+        job_columns!(),
+        " from outbox_job where job_id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?;
+    row.as_ref().map(job_row).transpose()
+}
+
+pub(crate) async fn jobs(
+    conn: &mut SqliteConnection,
+    filter: &JobQuery,
+) -> Result<Vec<Job>, StoreError> {
+    let rows = query(concat!(
+        "select ",
+        job_columns!(),
+        " from outbox_job \
+         where ($1 is null or state = $1) and ($2 is null or kind = $2) \
+         and ($3 is null or webhook_id = $3) and ($4 is null or job_id < $4) \
+         order by job_id desc limit $5"
+    ))
+    .bind(filter.state.map(JobState::as_str))
+    .bind(filter.kind.map(JobKind::as_str))
+    .bind(filter.webhook_id.map(|id| id.0))
+    .bind(filter.before.map(|id| id.0))
+    .bind(i64::from(filter.limit))
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
+    rows.iter().map(job_row).collect()
+}
+
+pub(crate) async fn count_jobs_since(
+    conn: &mut SqliteConnection,
+    topic: &str,
+    since: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    let count: i64 = query("select count(*) from outbox_job where topic = $1 and created_at >= $2")
+        .bind(topic)
+        .bind(micros(since))
+        .fetch_one(conn)
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+pub(crate) async fn webhooks(conn: &mut SqliteConnection) -> Result<Vec<Webhook>, StoreError> {
+    let rows = query(
+        "select webhook_id, url, events, secret, description, created_at from webhook \
+         order by webhook_id",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
+    rows.iter().map(webhook_row).collect()
+}
+
+pub(crate) async fn webhook(
+    conn: &mut SqliteConnection,
+    id: WebhookId,
+) -> Result<Option<Webhook>, StoreError> {
+    let row = query(
+        "select webhook_id, url, events, secret, description, created_at from webhook \
+         where webhook_id = $1",
+    )
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?;
+    row.as_ref().map(webhook_row).transpose()
+}
+
+pub(crate) async fn insert_job(
+    conn: &mut SqliteConnection,
+    job: &NewJob,
+    now: OffsetDateTime,
+) -> Result<JobId, StoreError> {
+    let id: i64 = query(
+        "insert into outbox_job (kind, state, payload, topic, webhook_id, next_attempt_at, \
+         created_at) values ($1, 'pending', $2, $3, $4, $5, $6) returning job_id",
+    )
+    .bind(job.kind.as_str())
+    .bind(&job.payload)
+    .bind(job.topic.as_deref())
+    .bind(job.webhook_id.map(|id| id.0))
+    .bind(micros(job.run_at))
+    .bind(micros(now))
+    .fetch_one(conn)
+    .await
+    .map_err(db)?
+    .try_get(0)
+    .map_err(db)?;
+    Ok(JobId(id))
+}
+
+pub(crate) async fn claim_jobs(
+    conn: &mut SqliteConnection,
+    kinds: &[JobKind],
+    holder: &str,
+    now: OffsetDateTime,
+    until: OffsetDateTime,
+    limit: u32,
+) -> Result<Vec<Job>, StoreError> {
+    if kinds.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    // One statement picks and claims; this transaction holds SQLite's only write lock, so no
+    // other worker can claim the same rows in between.
+    let mut sql = QueryBuilder::<Sqlite>::new("update outbox_job set attempts = attempts + 1, ");
+    sql.push("next_attempt_at = ")
+        .push_bind(micros(until))
+        .push(", claimed_by = ")
+        .push_bind(holder)
+        .push(
+            " where job_id in (select job_id from outbox_job where state = 'pending' \
+             and next_attempt_at <= ",
+        )
+        .push_bind(micros(now))
+        .push(" and kind in (");
+    let mut separated = sql.separated(", ");
+    for kind in kinds {
+        separated.push_bind(kind.as_str());
+    }
+    sql.push(") order by job_id limit ")
+        .push_bind(i64::from(limit))
+        .push(") returning ")
+        .push(job_columns!());
+    let rows = sql.build().fetch_all(conn).await.map_err(db)?;
+    let mut jobs = rows.iter().map(job_row).collect::<Result<Vec<_>, _>>()?;
+    jobs.sort_by_key(|job| job.id);
+    Ok(jobs)
+}
+
+pub(crate) async fn finish_job(
+    conn: &mut SqliteConnection,
+    id: JobId,
+    attempt: u32,
+    result: &JobResult,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let (state, next, finished, note) = match result {
+        JobResult::Done(note) => (JobState::Done, None, Some(now), note.as_deref()),
+        JobResult::Retry { at, error } => {
+            (JobState::Pending, Some(*at), None, Some(error.as_str()))
+        }
+        JobResult::Dead(error) => (JobState::Dead, None, Some(now), Some(error.as_str())),
+    };
+    // Receivers and mail servers may answer with anything; PostgreSQL text cannot hold NUL, so
+    // both stores keep it as U+FFFD.
+    let note = note.map(|text| text.replace('\0', "\u{fffd}"));
+    let updated = query(
+        "update outbox_job set state = $3, next_attempt_at = coalesce($4, next_attempt_at), \
+         finished_at = $5, last_result = $6, claimed_by = null \
+         where job_id = $1 and attempts = $2 and state = 'pending'",
+    )
+    .bind(id.0)
+    .bind(i64::from(attempt))
+    .bind(state.as_str())
+    .bind(next.map(micros))
+    .bind(finished.map(micros))
+    .bind(note)
+    .execute(conn)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
+pub(crate) async fn release_jobs(
+    conn: &mut SqliteConnection,
+    holder: &str,
+    now: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(query(
+        "update outbox_job set next_attempt_at = $2, claimed_by = null \
+         where state = 'pending' and claimed_by = $1 and next_attempt_at > $2",
+    )
+    .bind(holder)
+    .bind(micros(now))
+    .execute(conn)
+    .await
+    .map_err(db)?
+    .rows_affected())
+}
+
+pub(crate) async fn requeue_job(
+    conn: &mut SqliteConnection,
+    id: JobId,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let updated = query(
+        "update outbox_job set state = 'pending', attempts = 0, next_attempt_at = $2, \
+         finished_at = null, claimed_by = null \
+         where job_id = $1 and state in ('dead', 'done')",
+    )
+    .bind(id.0)
+    .bind(micros(now))
+    .execute(conn)
+    .await
+    .map_err(db)?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
+pub(crate) async fn purge_jobs(
+    conn: &mut SqliteConnection,
+    before: OffsetDateTime,
+) -> Result<u64, StoreError> {
+    Ok(
+        query("delete from outbox_job where state = 'done' and finished_at < $1")
+            .bind(micros(before))
+            .execute(conn)
+            .await
+            .map_err(db)?
+            .rows_affected(),
+    )
+}
+
+pub(crate) async fn insert_webhook(
+    conn: &mut SqliteConnection,
+    webhook: &NewWebhook,
+    now: OffsetDateTime,
+) -> Result<Webhook, StoreError> {
+    let id: i64 = query(
+        "insert into webhook (url, events, secret, description, created_at) \
+         values ($1, $2, $3, $4, $5) returning webhook_id",
+    )
+    .bind(&webhook.url)
+    .bind(events_to_text(&webhook.events))
+    .bind(&webhook.secret)
+    .bind(webhook.description.as_deref())
+    .bind(micros(now))
+    .fetch_one(conn)
+    .await
+    .map_err(db)?
+    .try_get(0)
+    .map_err(db)?;
+    Ok(Webhook {
+        id: WebhookId(id),
+        url: webhook.url.clone(),
+        events: webhook.events.clone(),
+        secret: webhook.secret.clone(),
+        description: webhook.description.clone(),
+        created_at: now,
+    })
+}
+
+pub(crate) async fn delete_webhook(
+    conn: &mut SqliteConnection,
+    id: WebhookId,
+) -> Result<bool, StoreError> {
+    let deleted = query("delete from webhook where webhook_id = $1")
+        .bind(id.0)
+        .execute(conn)
+        .await
+        .map_err(db)?
+        .rows_affected();
+    Ok(deleted == 1)
+}
