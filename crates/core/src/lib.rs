@@ -15,6 +15,7 @@ pub mod event;
 pub mod ids;
 pub mod inbound;
 pub mod mailbox;
+pub mod notices;
 pub mod number;
 pub mod outbox;
 pub mod service;

@@ -262,6 +262,9 @@ pub trait Reader: Send {
         topic: &str,
         since: OffsetDateTime,
     ) -> Result<u64, StoreError>;
+    /// When the earliest pending job is due (claimed ones: when their claim runs out); `None`
+    /// when no job is pending. Lets idle workers sleep without polling with writes.
+    async fn next_job_due(&mut self) -> Result<Option<OffsetDateTime>, StoreError>;
     /// Every webhook endpoint, by id.
     async fn webhooks(&mut self) -> Result<Vec<Webhook>, StoreError>;
     /// One webhook endpoint.

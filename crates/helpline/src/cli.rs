@@ -53,6 +53,12 @@ pub enum Command {
     /// Manage the mailboxes mail is fetched from (IMAP, POP3).
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// The outbox of notification mails and webhook deliveries: show and retry jobs.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Manage webhook endpoints.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
 }
 
 /// `helpline mailbox …`.
@@ -96,6 +102,66 @@ pub enum MailCommand {
     Quarantine(QuarantineCommand),
     /// Run one fetch round over every mailbox, then exit.
     Fetch,
+    /// Send a test message through the configured mail server (smtp_url, mail_from) to ADDRESS
+    /// and report what the server said.
+    TestSend {
+        /// Where to send it.
+        address: String,
+    },
+}
+
+/// `helpline outbox …`.
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List jobs, newest first (dead ones by default).
+    List {
+        /// `dead` (default), `pending`, `done` or `all`.
+        #[arg(long, default_value = "dead")]
+        state: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead jobs back in the queue (their attempts start again).
+    Retry {
+        /// Job ids (from `list`).
+        ids: Vec<i64>,
+        /// Every dead job.
+        #[arg(long, conflicts_with = "ids")]
+        all_dead: bool,
+    },
+    /// Run the outbox until no job is due, then exit (for set-ups without `serve`).
+    Run,
+}
+
+/// `helpline webhook …`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add an endpoint and print its signing secret (shown this once only).
+    Add {
+        /// Where deliveries are POSTed (http:// or https://).
+        url: String,
+        /// An event to deliver (repeat): ticket.created, ticket.updated, message.created,
+        /// reply.created, note.created, status.changed.
+        #[arg(long = "event", required = true)]
+        events: Vec<String>,
+        /// A note for operators.
+        #[arg(long)]
+        description: Option<String>,
+        /// Print `{"id":…,"secret":"whsec_…"}` instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List endpoints (secrets are never shown again).
+    List(JsonFlag),
+    /// Remove an endpoint and its delivery log.
+    Remove {
+        /// The endpoint's id (from `list`).
+        id: i64,
+    },
 }
 
 /// `helpline mail quarantine …`.

@@ -19,6 +19,7 @@ use helpline_core::store::Store;
 use helpline_mail::pipeline::{self, IntakeSettings};
 use serde_json::json;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Runs the parsed command line; the exit code is 0 unless a command chooses another.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -39,6 +40,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
     if let Command::Mail(MailCommand::Fetch) = cli.command {
         return fetch(&config).await.map(|()| ExitCode::SUCCESS);
+    }
+    if let Command::Mail(MailCommand::TestSend { address }) = &cli.command {
+        return crate::outbound::test_send(&config, address)
+            .await
+            .map(|()| ExitCode::SUCCESS);
     }
     if let Command::Mail(MailCommand::Quarantine(command)) = cli.command {
         return quarantine(&config, command)
@@ -76,6 +82,8 @@ async fn run_command(command: Command, mut config: Config) -> Result<()> {
         }
         Command::Key(command) => key(&config, command).await,
         Command::Mailbox(command) => mailbox(&config, command).await,
+        Command::Outbox(command) => crate::outbound::outbox(&config, command, node_name()).await,
+        Command::Webhook(command) => crate::outbound::webhook(&config, command).await,
         Command::Pipe | Command::Mail(_) => Ok(()),
         Command::Dept(command) => dept(&config, command).await,
         Command::Topic(command) => topic(&config, command).await,
@@ -122,8 +130,18 @@ async fn serve(config: Config) -> Result<()> {
         Ok(_) => {}
         Err(error) => tracing::warn!(%error, "pending mail could not be processed now"),
     }
+    let outbox = Arc::new(crate::outbound::build_outbox(
+        &config,
+        Arc::clone(&store),
+        intake.secret.clone(),
+        node_name(),
+    )?);
     let state = AppState::new(store, desk, api, intake);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut outbox_stop = stopped.clone();
+    let outbox_task = tokio::spawn(outbox.run(async move {
+        let _ = outbox_stop.changed().await;
+    }));
     let watcher = tokio::spawn(watch_mailboxes(state.clone(), stopped));
     let shutdown = async move {
         shutdown_signal().await;
@@ -133,6 +151,7 @@ async fn serve(config: Config) -> Result<()> {
         .await
         .context("HTTP server failed")?;
     let _ = watcher.await;
+    let _ = outbox_task.await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -8,7 +8,10 @@ use helpline_api::{ApiSettings, CompatErrorStyle};
 use helpline_core::apikey::IpRule;
 use helpline_core::number::{NumberFormat, Pattern};
 use helpline_core::service::DeskSettings;
+use helpline_core::email::EmailAddress;
+use helpline_core::notices::{DepartmentNotices, NoticeOverrides, NoticeSettings};
 use helpline_mail::tls::TlsSettings;
+use helpline_outbox::OutboxSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -42,6 +45,78 @@ pub struct Config {
     pub mail_tls_ca_file: Option<PathBuf>,
     /// Log filter (`info`, `helpline=debug,tower_http=debug`, …).
     pub log: String,
+    /// Outgoing mail: `smtp://HOST:PORT`, `smtp+starttls://…`, `smtps://…` (credentials as
+    /// `smtp://USER:PASS@HOST`), or `sendmail:///usr/sbin/sendmail`. Unset: no mail is sent.
+    pub smtp_url: Option<String>,
+    /// The desk's sender address (also Reply-To); required with `smtp_url`.
+    pub mail_from: Option<String>,
+    /// The desk's name, shown as the sender's name and in mail.
+    pub desk_name: String,
+    /// A folder of template files overriding the built-in ones (see docs/notifications.md).
+    pub templates_dir: Option<PathBuf>,
+    /// Which notifications are sent, globally and per department.
+    pub notifications: NotificationsConfig,
+    /// Attempts before an outbox job (a mail, a webhook delivery) is parked as dead.
+    pub outbox_max_attempts: u32,
+    /// Seconds before the first retry; doubled after each further failure (at most 6 hours).
+    pub outbox_retry_seconds: f64,
+    /// Seconds a webhook receiver has to answer.
+    pub webhook_timeout_seconds: u64,
+}
+
+/// `[notifications]`: the global switches, limits and per-department settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// The new-ticket autoresponse to the customer.
+    pub autoresponse: bool,
+    /// Staff replies mailed to the customer and collaborators.
+    pub staff_reply: bool,
+    /// New-ticket alerts to the department's staff and the assignee.
+    pub new_ticket_alert: bool,
+    /// New-message alerts to the department's staff and the assignee.
+    pub new_message_alert: bool,
+    /// Internal-note alerts.
+    pub note_alert: bool,
+    /// At most this many autoresponses to one address…
+    pub autoresponse_limit: u32,
+    /// …within this many minutes.
+    pub autoresponse_window_minutes: u32,
+    /// `[notifications.departments.NAME]`: switches and sender for one department.
+    pub departments: std::collections::BTreeMap<String, DepartmentNotificationsConfig>,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            autoresponse: true,
+            staff_reply: true,
+            new_ticket_alert: true,
+            new_message_alert: true,
+            note_alert: false,
+            autoresponse_limit: 10,
+            autoresponse_window_minutes: 180,
+            departments: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// One department's notification settings; unset switches follow the global ones.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DepartmentNotificationsConfig {
+    /// The new-ticket autoresponse.
+    pub autoresponse: Option<bool>,
+    /// Staff replies mailed to customers.
+    pub staff_reply: Option<bool>,
+    /// New-ticket alerts.
+    pub new_ticket_alert: Option<bool>,
+    /// New-message alerts.
+    pub new_message_alert: Option<bool>,
+    /// Internal-note alerts.
+    pub note_alert: Option<bool>,
+    /// The department's sender and Reply-To address.
+    pub mail_from: Option<String>,
 }
 
 impl Default for Config {
@@ -60,6 +135,14 @@ impl Default for Config {
             ticket_number_mode: "random".into(),
             mail_tls_ca_file: None,
             log: "info".into(),
+            smtp_url: None,
+            mail_from: None,
+            desk_name: "Helpline".into(),
+            templates_dir: None,
+            notifications: NotificationsConfig::default(),
+            outbox_max_attempts: 8,
+            outbox_retry_seconds: 30.0,
+            webhook_timeout_seconds: 10,
         }
     }
 }
@@ -124,6 +207,83 @@ impl Config {
             max_attachment_bytes: self.max_attachment_bytes,
             compat_errors: self.osticket_error_style,
             rate_limit_per_minute: self.rate_limit_per_minute,
+        })
+    }
+
+    /// Who is mailed about what. Mail is on only with `smtp_url`, which then needs `mail_from`.
+    pub fn notice_settings(&self) -> Result<NoticeSettings> {
+        let address = |raw: &str, setting: &str| {
+            EmailAddress::parse(raw)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("{setting} is not a valid address"))
+        };
+        let mail_from = self
+            .mail_from
+            .as_deref()
+            .map(|raw| address(raw, "mail_from (HELPLINE_MAIL_FROM)"))
+            .transpose()?;
+        if self.smtp_url.is_some() && mail_from.is_none() {
+            bail!("mail_from (HELPLINE_MAIL_FROM) is required when smtp_url is set");
+        }
+        let n = &self.notifications;
+        let mut departments = std::collections::BTreeMap::new();
+        for (name, d) in &n.departments {
+            let mail_from = d
+                .mail_from
+                .as_deref()
+                .map(|raw| address(raw, &format!("notifications.departments.{name}.mail_from")))
+                .transpose()?;
+            departments.insert(
+                name.clone(),
+                DepartmentNotices {
+                    switches: NoticeOverrides {
+                        autoresponse: d.autoresponse,
+                        staff_reply: d.staff_reply,
+                        new_ticket_alert: d.new_ticket_alert,
+                        new_message_alert: d.new_message_alert,
+                        note_alert: d.note_alert,
+                    },
+                    mail_from,
+                },
+            );
+        }
+        if n.autoresponse_window_minutes == 0 {
+            bail!("notifications.autoresponse_window_minutes must be above 0");
+        }
+        Ok(NoticeSettings {
+            enabled: self.smtp_url.is_some(),
+            switches: NoticeOverrides {
+                autoresponse: Some(n.autoresponse),
+                staff_reply: Some(n.staff_reply),
+                new_ticket_alert: Some(n.new_ticket_alert),
+                new_message_alert: Some(n.new_message_alert),
+                note_alert: Some(n.note_alert),
+            },
+            departments,
+            mail_from,
+            system_addresses: self
+                .system_addresses
+                .iter()
+                .map(|a| a.trim().to_ascii_lowercase())
+                .collect(),
+            autoresponse_limit: n.autoresponse_limit,
+            autoresponse_window_minutes: n.autoresponse_window_minutes,
+        })
+    }
+
+    /// How the outbox worker runs on node `holder`.
+    pub fn outbox_settings(&self, holder: String) -> Result<OutboxSettings> {
+        if !(self.outbox_retry_seconds.is_finite() && self.outbox_retry_seconds > 0.0) {
+            bail!("outbox_retry_seconds must be a number above 0");
+        }
+        if self.outbox_max_attempts == 0 {
+            bail!("outbox_max_attempts must be at least 1");
+        }
+        Ok(OutboxSettings {
+            holder,
+            max_attempts: self.outbox_max_attempts,
+            retry_base: std::time::Duration::from_secs_f64(self.outbox_retry_seconds),
+            ..OutboxSettings::default()
         })
     }
 

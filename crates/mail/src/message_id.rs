@@ -59,6 +59,15 @@ pub fn sign(secret: &MailSecret, ticket: TicketId, entry: EntryId, domain: &str)
     format!("<{payload}.{mac}@{domain}>")
 }
 
+/// The Message-ID every mail about a ticket refers to when its first message did not come by
+/// mail: the same for every mail of the ticket (its nonce is zero), so mail clients show one
+/// thread, and signed like any other, so a reply naming only it still threads.
+pub fn thread_root(secret: &MailSecret, ticket: TicketId, entry: EntryId, domain: &str) -> String {
+    let payload = format!("hl.{}.{}.{:08x}", ticket.0, entry.0, 0);
+    let mac = secret.mac(&payload).map(hex::encode).unwrap_or_default();
+    format!("<{payload}.{mac}@{domain}>")
+}
+
 /// The ticket and entry a Message-ID of ours names, when its signature is valid.
 pub fn verify(secret: &MailSecret, message_id: &str) -> Option<(TicketId, EntryId)> {
     let id = message_id
@@ -112,6 +121,17 @@ mod tests {
             id,
             sign(&secret, TicketId(42), EntryId(7), "desk.example.com")
         );
+    }
+
+    #[test]
+    fn thread_roots_are_stable_and_verify() {
+        let secret = secret();
+        let root = thread_root(&secret, TicketId(5), EntryId(9), "d.example");
+        assert_eq!(
+            root,
+            thread_root(&secret, TicketId(5), EntryId(9), "d.example")
+        );
+        assert_eq!(verify(&secret, &root), Some((TicketId(5), EntryId(9))));
     }
 
     #[test]

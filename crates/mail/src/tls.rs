@@ -24,14 +24,15 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 #[derive(Clone)]
 pub struct TlsSettings {
     config: Arc<ClientConfig>,
-    /// How many certificates came from the CA file (0 without one).
-    extra_roots: usize,
+    /// The certificates that came from the CA file (none without one), kept for TLS clients
+    /// that cannot take `config` and build their own (lettre's SMTP transport).
+    extra_certificates: Arc<[CertificateDer<'static>]>,
 }
 
 impl fmt::Debug for TlsSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsSettings")
-            .field("extra_roots", &self.extra_roots)
+            .field("extra_roots", &self.extra_certificates.len())
             .finish_non_exhaustive()
     }
 }
@@ -46,7 +47,7 @@ impl Default for TlsSettings {
 impl TlsSettings {
     /// Trusts the public certificate authorities (Mozilla's list, from `webpki-roots`).
     pub fn public_roots() -> Self {
-        Self::with_roots(public_root_store(), 0)
+        Self::with_roots(public_root_store(), Vec::new())
     }
 
     /// Trusts the public roots and, when `ca_file` is given, every certificate in that PEM
@@ -68,22 +69,22 @@ impl TlsSettings {
     /// The public roots plus the certificates of `pem` (read from `path`, named in errors).
     pub fn with_extra_pem(pem: &[u8], path: &Path) -> Result<Self, CaFileError> {
         let mut roots = public_root_store();
-        let mut added = 0;
+        let mut added = Vec::new();
         for (index, certificate) in CertificateDer::pem_slice_iter(pem).enumerate() {
             let certificate = certificate.map_err(|error| CaFileError::NotPem {
                 path: path.to_owned(),
                 reason: error.to_string(),
             })?;
             roots
-                .add(certificate)
+                .add(certificate.clone())
                 .map_err(|error| CaFileError::BadCertificate {
                     path: path.to_owned(),
                     number: index + 1,
                     reason: error.to_string(),
                 })?;
-            added += 1;
+            added.push(certificate);
         }
-        if added == 0 {
+        if added.is_empty() {
             return Err(CaFileError::NoCertificate {
                 path: path.to_owned(),
             });
@@ -93,10 +94,22 @@ impl TlsSettings {
 
     /// How many certificates the CA file added to the public roots.
     pub fn extra_roots(&self) -> usize {
-        self.extra_roots
+        self.extra_certificates.len()
     }
 
-    fn with_roots(roots: RootCertStore, extra_roots: usize) -> Self {
+    /// The certificates the CA file added (DER), for TLS clients that build their own
+    /// configuration from trust anchors (the SMTP transport): with the public roots of
+    /// `webpki-roots` they trust exactly what this configuration trusts.
+    pub fn extra_root_certificates(&self) -> &[CertificateDer<'static>] {
+        &self.extra_certificates
+    }
+
+    /// The rustls client configuration itself, for other TLS clients (webhook deliveries).
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.config)
+    }
+
+    fn with_roots(roots: RootCertStore, extra_certificates: Vec<CertificateDer<'static>>) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -105,7 +118,7 @@ impl TlsSettings {
             .with_no_client_auth();
         Self {
             config: Arc::new(config),
-            extra_roots,
+            extra_certificates: extra_certificates.into(),
         }
     }
 }

@@ -87,7 +87,8 @@ macro_rules! conformance_suite {
             done_jobs_are_purged_and_topics_counted,
             concurrent_claims_never_share_a_job,
             webhooks_round_trip_and_take_their_deliveries_along,
-            changes_are_announced_in_their_own_transaction
+            changes_are_announced_in_their_own_transaction,
+            next_job_due_is_the_earliest_pending
         );
     };
     (@cases $factory:path, $($case:ident),* $(,)?) => {$(

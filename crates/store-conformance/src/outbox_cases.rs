@@ -614,3 +614,33 @@ pub async fn changes_are_announced_in_their_own_transaction(store: &dyn Store) {
         "nothing of the failed work is left"
     );
 }
+
+/// The earliest due time of pending jobs, for idle workers.
+pub async fn next_job_due_is_the_earliest_pending(store: &dyn Store) {
+    let due = || async move {
+        store
+            .reader()
+            .await
+            .expect("reader")
+            .next_job_due()
+            .await
+            .expect("due")
+    };
+    assert_eq!(due().await, None);
+    let now = helpline_core::now();
+    add(store, job(JobKind::Mail, "{}", now + Duration::minutes(3))).await;
+    let soon = add(store, job(JobKind::Mail, "{}", now + Duration::minutes(1))).await;
+    assert_eq!(due().await, Some(now + Duration::minutes(1)));
+    let claimed = claim(
+        store,
+        &[JobKind::Mail],
+        "n",
+        now + Duration::minutes(2),
+        Duration::minutes(5),
+        1,
+    )
+    .await;
+    assert_eq!(claimed[0].id, soon);
+    assert!(finish(store, soon, 1, JobResult::Done(None)).await);
+    assert_eq!(due().await, Some(now + Duration::minutes(3)));
+}

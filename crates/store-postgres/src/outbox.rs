@@ -106,6 +106,19 @@ pub(crate) async fn count_jobs_since(
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+pub(crate) async fn next_job_due(
+    conn: &mut PgConnection,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let due: Option<OffsetDateTime> =
+        query("select min(next_attempt_at) from outbox_job where state = 'pending'")
+            .fetch_one(conn)
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+    Ok(due)
+}
+
 pub(crate) async fn webhooks(conn: &mut PgConnection) -> Result<Vec<Webhook>, StoreError> {
     let rows = query(
         "select webhook_id, url, events, secret, description, created_at from webhook \

@@ -517,6 +517,10 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
         crate::outbox::count_jobs_since(self.conn(), topic, since).await
     }
 
+    async fn next_job_due(&mut self) -> Result<Option<OffsetDateTime>, StoreError> {
+        crate::outbox::next_job_due(self.conn()).await
+    }
+
     async fn webhooks(&mut self) -> Result<Vec<Webhook>, StoreError> {
         crate::outbox::webhooks(self.conn()).await
     }

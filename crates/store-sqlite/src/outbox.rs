@@ -105,6 +105,19 @@ pub(crate) async fn count_jobs_since(
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+pub(crate) async fn next_job_due(
+    conn: &mut SqliteConnection,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    let due: Option<i64> =
+        query("select min(next_attempt_at) from outbox_job where state = 'pending'")
+            .fetch_one(conn)
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?;
+    opt_time(due)
+}
+
 pub(crate) async fn webhooks(conn: &mut SqliteConnection) -> Result<Vec<Webhook>, StoreError> {
     let rows = query(
         "select webhook_id, url, events, secret, description, created_at from webhook \
