@@ -166,7 +166,7 @@ impl NoticeSettings {
     /// one that only robots read.
     pub fn never_mail(&self, address: &EmailAddress) -> bool {
         let key = address.key();
-        self.system_addresses.iter().any(|own| *own == key)
+        self.system_addresses.contains(&key)
             || self.mail_from.as_ref().is_some_and(|own| own.key() == key)
             || self
                 .departments

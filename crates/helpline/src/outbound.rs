@@ -186,9 +186,9 @@ pub async fn webhook(config: &Config, command: WebhookCommand) -> Result<()> {
             let secret = new.secret.clone();
             let hook = store
                 .write(move |tx| {
-                    Box::pin(async move {
-                        Ok(tx.insert_webhook(&new, helpline_core::now()).await?)
-                    })
+                    Box::pin(
+                        async move { Ok(tx.insert_webhook(&new, helpline_core::now()).await?) },
+                    )
                 })
                 .await?;
             if json {

@@ -163,9 +163,8 @@ pub async fn expand(
             if let Some(topic) = &topic {
                 // Serialise concurrent expansions for one recipient so the count is exact.
                 tx.lock_key(topic).await?;
-                let window = time::Duration::minutes(i64::from(
-                    mail.notices.autoresponse_window_minutes,
-                ));
+                let window =
+                    time::Duration::minutes(i64::from(mail.notices.autoresponse_window_minutes));
                 let recent = tx.count_jobs_since(topic, now - window).await?;
                 if recent >= u64::from(mail.notices.autoresponse_limit) {
                     tracing::info!(

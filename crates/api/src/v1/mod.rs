@@ -1,5 +1,5 @@
 //! The versioned JSON API under `/api/v1`: tickets, the client reply API, staff replies, notes,
-//! updates, collaborators, catalogues and customers. Authenticated by API key
+//! updates, collaborators, catalogues, customers and webhooks. Authenticated by API key
 //! (`Authorization: Bearer KEY` or `X-API-Key: KEY`) with a scope per route; errors are RFC 9457
 //! problem details; every POST and PATCH honours `Idempotency-Key`. The OpenAPI 3.1 document is
 //! generated from these handlers and served at `/api/v1/openapi.json`.
@@ -15,6 +15,7 @@ mod posts;
 pub mod problem;
 pub(crate) mod tickets;
 pub(crate) mod views;
+mod webhooks;
 
 use crate::AppState;
 use auth::Caller;
@@ -55,6 +56,7 @@ use utoipa_axum::routes;
         (name = "catalogues", description = "Departments, topics, statuses, priorities, staff"),
         (name = "users", description = "Customers"),
         (name = "mail", description = "Raw mail into the intake pipeline"),
+        (name = "webhooks", description = "Webhook endpoints and their deliveries"),
     )
 )]
 struct ApiDoc;
@@ -146,6 +148,10 @@ pub(crate) fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(inbound::list_inbound))
         .routes(routes!(inbound::get_inbound))
         .routes(routes!(inbound::retry_inbound))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::redeliver))
         .split_for_parts();
     let mut openapi = openapi;
     add_common_problems(&mut openapi);

@@ -64,7 +64,7 @@ fn servers() -> Option<Servers> {
 }
 
 /// Delivers one message over SMTP to `user`.
-async fn deliver(smtp: &str, user: &str, raw: &str) {
+pub(crate) async fn deliver(smtp: &str, user: &str, raw: &str) {
     let stream = tokio::net::TcpStream::connect(smtp)
         .await
         .expect("SMTP connect");

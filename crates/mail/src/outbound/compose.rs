@@ -703,9 +703,12 @@ mod tests {
         assert_eq!(to.name(), Some("José Müller"));
     }
 
+    /// A change that makes a header unsafe.
+    type Change = dyn Fn(&mut OutgoingMail);
+
     #[test]
     fn header_injection_is_refused_naming_the_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut OutgoingMail)>)> = vec![
+        let cases: Vec<(&str, Box<Change>)> = vec![
             (
                 "Subject",
                 Box::new(|m| m.subject = "Hi\r\nBcc: victim@example.org".into()),

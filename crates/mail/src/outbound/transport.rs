@@ -435,8 +435,8 @@ impl SmtpTransport {
     ) -> Result<(), SendError> {
         let message = smtp_data(raw);
         let mut connection = self.session().await?;
-        let allowed =
-            self.timeout * u32::try_from(message.len() / BYTES_PER_TIMEOUT + 1).unwrap_or(u32::MAX);
+        let periods = u32::try_from(message.len() / BYTES_PER_TIMEOUT + 1).unwrap_or(u32::MAX);
+        let allowed = self.timeout.checked_mul(periods).unwrap_or(Duration::MAX);
         match tokio::time::timeout(allowed, connection.send(envelope, &message)).await {
             Ok(Ok(_)) => {
                 self.park(connection);
@@ -1063,10 +1063,13 @@ Hello.\r\n.a line that starts with a dot\r\n.\r\nbye\r\n";
         assert!(debug.contains("***"), "{debug}");
     }
 
+    /// Whether an error is the one a bad URL should give.
+    type Expected = fn(&TransportError) -> bool;
+
     #[test]
     fn bad_urls_are_refused_without_showing_the_password() {
         let tls = TlsSettings::public_roots();
-        let cases: [(&str, fn(&TransportError) -> bool); 12] = [
+        let cases: [(&str, Expected); 12] = [
             ("not a url", |e| {
                 matches!(e, TransportError::InvalidUrl { .. })
             }),

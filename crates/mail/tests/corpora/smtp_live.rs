@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use helpline_mail::imap::{ImapError, ImapMailbox};
 use helpline_mail::outbound::{
-    Address, AutoSubmitted, MailTransport, Notice, NoticeContext, OutgoingAttachment,
-    OutgoingMail, SendError, Templates, render,
+    Address, AutoSubmitted, MailTransport, Notice, NoticeContext, OutgoingAttachment, OutgoingMail,
+    SendError, Templates, render,
 };
 use helpline_mail::strip::REPLY_MARKER;
 use helpline_mail::tls::TlsSettings;
@@ -85,7 +85,10 @@ fn staff_reply(user: &str, token: &str) -> OutgoingMail {
     OutgoingMail {
         from: Address::named("Example Support", "support@desk.example"),
         reply_to: Some(Address::bare("reply@desk.example")),
-        to: vec![Address::named("Jürgen Kunde", format!("{user}@example.test"))],
+        to: vec![Address::named(
+            "Jürgen Kunde",
+            format!("{user}@example.test"),
+        )],
         subject: notice.subject,
         text: notice.text,
         html: Some(notice.html),
@@ -96,7 +99,10 @@ fn staff_reply(user: &str, token: &str) -> OutgoingMail {
             format!("<customer.{token}@example.test>"),
         ],
         auto_submitted: Some(AutoSubmitted::AutoReplied),
-        extra_headers: vec![("X-Helpline-Loop".to_owned(), format!("desk.example {token}"))],
+        extra_headers: vec![(
+            "X-Helpline-Loop".to_owned(),
+            format!("desk.example {token}"),
+        )],
         attachments: vec![OutgoingAttachment {
             filename: "log.bin".to_owned(),
             content_type: "application/octet-stream".to_owned(),
@@ -158,7 +164,7 @@ async fn smtp_transport_delivers_to_a_real_server() {
     // An unknown local part is refused at RCPT time: permanent, and nothing is delivered.
     let unknown = format!("nosuchbox{token}@example.test");
     match transport
-        .send("bounces@desk.example", &[unknown.clone()], &raw)
+        .send("bounces@desk.example", std::slice::from_ref(&unknown), &raw)
         .await
     {
         Err(SendError::Permanent(text)) => assert!(text.contains("550"), "{text}"),
@@ -228,7 +234,7 @@ async fn smtp_transport_delivers_to_a_real_server() {
             message.in_reply_to().as_text(),
             Some(format!("customer.{token}@example.test").as_str())
         );
-        let header = |name: &str| message.header(name).and_then(|v| v.as_text());
+        let header = |name: &'static str| message.header(name).and_then(|v| v.as_text());
         assert_eq!(header("Auto-Submitted"), Some("auto-replied"));
         assert_eq!(header("X-Auto-Response-Suppress"), Some("All"));
         let loop_header = format!("desk.example {token}");
