@@ -138,11 +138,21 @@ impl Outbox {
         let mut last_purge = std::time::Instant::now();
         tokio::pin!(shutdown);
         loop {
-            let pause = match self.run_round().await {
-                Ok(report) if report.claimed > 0 => Duration::ZERO,
-                Ok(_) => self.idle_pause().await,
+            // Claims are writes: look first (a read) whether anything is due at all, so an idle
+            // worker never competes with requests for the database's write lock.
+            let pause = match self.due_in().await {
+                Ok(Some(wait)) if wait.is_zero() => match self.run_round().await {
+                    Ok(report) if report.claimed > 0 => Duration::ZERO,
+                    Ok(_) => self.settings.idle_poll.min(Duration::from_millis(100)),
+                    Err(error) => {
+                        tracing::warn!(%error, "outbox round failed");
+                        Duration::from_secs(1)
+                    }
+                },
+                Ok(Some(wait)) => wait.min(self.settings.idle_poll),
+                Ok(None) => self.settings.idle_poll,
                 Err(error) => {
-                    tracing::warn!(%error, "outbox round failed");
+                    tracing::warn!(%error, "outbox: cannot read the queue");
                     Duration::from_secs(1)
                 }
             };
@@ -163,24 +173,17 @@ impl Outbox {
         }
     }
 
-    async fn idle_pause(&self) -> Duration {
-        let due = match self.store.reader().await {
-            Ok(mut reader) => reader.next_job_due().await.ok().flatten(),
-            Err(_) => None,
-        };
-        let poll = self.settings.idle_poll;
-        match due {
-            Some(at) => {
-                let wait = at - helpline_core::now();
-                if wait.is_negative() {
-                    // Claimed by another node, or due now: look again soon.
-                    poll.min(Duration::from_millis(100))
-                } else {
-                    Duration::try_from(wait).map_or(poll, |wait| wait.min(poll))
-                }
+    /// How long until the next job is due (zero: now); `None` when the queue is empty.
+    async fn due_in(&self) -> Result<Option<Duration>, Error> {
+        let due = self.store.reader().await?.next_job_due().await?;
+        Ok(due.map(|at| {
+            let wait = at - helpline_core::now();
+            if wait.is_positive() {
+                Duration::try_from(wait).unwrap_or(Duration::ZERO)
+            } else {
+                Duration::ZERO
             }
-            None => poll,
-        }
+        }))
     }
 
     /// Deletes done jobs older than `keep_done`; returns how many.

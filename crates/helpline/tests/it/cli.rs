@@ -67,6 +67,13 @@ fn every_command_has_help() {
         vec!["mail", "quarantine", "list", "--help"],
         vec!["mailbox", "add", "--help"],
         vec!["mailbox", "list", "--help"],
+        vec!["mail", "test-send", "--help"],
+        vec!["outbox", "list", "--help"],
+        vec!["outbox", "retry", "--help"],
+        vec!["outbox", "run", "--help"],
+        vec!["webhook", "add", "--help"],
+        vec!["webhook", "list", "--help"],
+        vec!["webhook", "remove", "--help"],
     ] {
         let out = ok(helpline(&args, &[], dir.path()));
         assert!(out.contains("Usage: helpline"), "{args:?}: {out}");
@@ -708,4 +715,130 @@ fn an_unusable_mail_tls_ca_file_stops_fetch_and_serve_naming_the_setting() {
             );
         }
     }
+}
+
+#[test]
+fn webhooks_are_added_listed_and_removed_with_the_secret_shown_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("hooks.db").display());
+    let added = ok(helpline(
+        &[
+            "webhook",
+            "add",
+            "https://crm.example.com/hooks",
+            "--event",
+            "ticket.created",
+            "--event",
+            "status.changed,ticket.created",
+            "--description",
+            "CRM",
+            "--json",
+            "--database",
+            &url,
+        ],
+        &[],
+        dir.path(),
+    ));
+    let added: serde_json::Value = serde_json::from_str(&added).expect("JSON");
+    let secret = added["secret"].as_str().expect("secret");
+    assert!(
+        helpline_outbox::webhook::WebhookSecret::parse(secret).is_ok(),
+        "{secret}"
+    );
+    let listed = ok(helpline(
+        &["webhook", "list", "--json", "--database", &url],
+        &[],
+        dir.path(),
+    ));
+    assert!(!listed.contains(secret), "the secret is never shown again");
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(
+        listed[0]["events"],
+        serde_json::json!(["ticket.created", "status.changed"])
+    );
+    assert_eq!(listed[0]["url"], "https://crm.example.com/hooks");
+
+    for (args, wanted) in [
+        (
+            vec!["ftp://x.example/h", "--event", "ticket.created"],
+            "http:// or https://",
+        ),
+        (
+            vec!["https://u:p@x.example/h", "--event", "ticket.created"],
+            "no credentials",
+        ),
+        (
+            vec!["https://x.example/h", "--event", "ticket.deleted"],
+            "unknown event 'ticket.deleted'",
+        ),
+    ] {
+        let mut full = vec!["webhook", "add"];
+        full.extend(args);
+        full.extend(["--database", &url]);
+        let out = helpline(&full, &[], dir.path());
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(wanted), "{full:?}: {}", stderr(&out));
+    }
+    ok(helpline(
+        &["webhook", "remove", "1", "--database", &url],
+        &[],
+        dir.path(),
+    ));
+    let again = helpline(
+        &["webhook", "remove", "1", "--database", &url],
+        &[],
+        dir.path(),
+    );
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("no webhook has id 1"));
+}
+
+#[test]
+fn mail_settings_are_checked_naming_the_setting() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("mail.db").display());
+    let serve = |env: &[(&str, &str)]| {
+        helpline(
+            &["serve", "--listen", "127.0.0.1:0", "--database", &url],
+            env,
+            dir.path(),
+        )
+    };
+    let out = serve(&[("HELPLINE_SMTP_URL", "smtp://127.0.0.1:1")]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("mail_from (HELPLINE_MAIL_FROM) is required"),
+        "{}",
+        stderr(&out)
+    );
+    let out = serve(&[
+        ("HELPLINE_SMTP_URL", "gopher://mail.example.com"),
+        ("HELPLINE_MAIL_FROM", "desk@example.com"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("smtp_url (HELPLINE_SMTP_URL)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = serve(&[
+        ("HELPLINE_SMTP_URL", "smtp://127.0.0.1:1"),
+        ("HELPLINE_MAIL_FROM", "not an address"),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("mail_from"), "{}", stderr(&out));
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).expect("dir");
+    std::fs::write(templates.join("autoresponse.txt"), "{% if %}").expect("template");
+    let out = serve(&[("HELPLINE_TEMPLATES_DIR", templates.to_str().expect("path"))]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("autoresponse.txt"),
+        "{}",
+        stderr(&out)
+    );
+    // Without a mail server, test-send says what is missing.
+    let out = helpline(&["mail", "test-send", "you@example.com"], &[], dir.path());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("smtp_url"), "{}", stderr(&out));
 }

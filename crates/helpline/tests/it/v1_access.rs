@@ -108,6 +108,27 @@ fn routes(
             None,
             Scope::UsersRead,
         ),
+        (
+            "POST",
+            "/api/v1/webhooks".into(),
+            Some(json!({"url": "https://hooks.example.com/h", "events": ["ticket.created"]})),
+            Scope::Admin,
+        ),
+        ("GET", "/api/v1/webhooks".into(), None, Scope::Admin),
+        ("GET", "/api/v1/webhooks/1".into(), None, Scope::Admin),
+        (
+            "GET",
+            "/api/v1/webhooks/1/deliveries".into(),
+            None,
+            Scope::Admin,
+        ),
+        (
+            "POST",
+            "/api/v1/webhooks/1/deliveries/1/redeliver".into(),
+            None,
+            Scope::Admin,
+        ),
+        ("DELETE", "/api/v1/webhooks/999".into(), None, Scope::Admin),
     ]
 }
 
