@@ -19,17 +19,20 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 on_both_stores!(
+    every_change_reaches_webhooks_as_its_event_in_order,
+    autoresponses_are_limited_per_recipient_and_test_send_works,
     notices_reach_a_real_smtp_server_with_threading_and_loop_headers,
     the_mail_loop_autoresponse_quoted_reply_and_an_autoresponder,
     signed_webhooks_survive_a_sigkill_and_dead_deliveries_are_retried,
 );
 
-/// Mailbox users of these tests, by store: mbox17..mbox24 for SQLite, mbox25..mbox32 for
+/// Mailbox users of these tests, by store: mbox17..mbox26 for SQLite, mbox27..mbox36 for
 /// PostgreSQL (the intake tests use the first sixteen), so parallel runs never share one.
 fn user(backend: Backend, index: usize) -> String {
+    assert!(index < 10);
     let base = match backend {
         Backend::Sqlite => 17,
-        Backend::Postgres => 25,
+        Backend::Postgres => 27,
     };
     format!("mbox{}", base + index)
 }
@@ -980,6 +983,256 @@ async fn signed_webhooks_survive_a_sigkill_and_dead_deliveries_are_retried(backe
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    desk.stop();
+    database.remove().await;
+}
+
+/// Every kind of change becomes its event, in the order the changes happened, with the ticket,
+/// the entry and the details (the outbox worker run in-process, no mail server needed).
+async fn every_change_reaches_webhooks_as_its_event_in_order(backend: Backend) {
+    let Some(app) = crate::support::TestApp::spawn(backend).await else {
+        return;
+    };
+    let state = Arc::new(Mutex::new(Received::default()));
+    let secret = helpline_outbox::webhook::WebhookSecret::generate();
+    let address = receiver(
+        Arc::clone(&state),
+        Arc::new(Mutex::new(Some(secret.clone()))),
+        Duration::ZERO,
+    )
+    .await;
+    let new = helpline_core::outbox::NewWebhook {
+        url: format!("http://{address}/all"),
+        events: helpline_core::outbox::EventType::ALL.to_vec(),
+        secret: secret.to_text(),
+        description: None,
+    };
+    app.store
+        .write(move |tx| {
+            Box::pin(async move { Ok(tx.insert_webhook(&new, helpline_core::now()).await?) })
+        })
+        .await
+        .expect("webhook");
+    let staff = helpline_core::catalog::NewStaff {
+        username: "alice".into(),
+        name: "Alice Agent".into(),
+        email: helpline_core::email::EmailAddress::parse("alice@desk.example").expect("email"),
+        department_id: helpline_core::ids::DepartmentId(1),
+    };
+    app.store
+        .write(move |tx| {
+            Box::pin(async move { Ok(tx.insert_staff(&staff, helpline_core::now()).await?) })
+        })
+        .await
+        .expect("staff");
+    let key = app.key_with(&[Scope::Admin]).await;
+    let created = app
+        .v1(
+            "POST",
+            "/api/v1/tickets",
+            &key,
+            Some(serde_json::json!({
+                "email": "ann@example.com", "subject": "Every event", "message": "First words",
+            })),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let number = created.json["number"].as_str().expect("number").to_owned();
+    let path = |tail: &str| format!("/api/v1/tickets/{number}{tail}");
+    for (method, tail, body) in [
+        ("PATCH", "", serde_json::json!({"priority_id": 3})),
+        (
+            "POST",
+            "/replies",
+            serde_json::json!({"staff": "alice", "message": "Fixed", "status": "Resolved"}),
+        ),
+        (
+            "POST",
+            "/notes",
+            serde_json::json!({"staff": "alice", "message": "Watch it"}),
+        ),
+        (
+            "POST",
+            "/messages",
+            serde_json::json!({"email": "ann@example.com", "message": "Broken again"}),
+        ),
+        (
+            "POST",
+            "/collaborators",
+            serde_json::json!({"email": "cc@example.com"}),
+        ),
+    ] {
+        let reply = app.v1(method, &path(tail), &key, Some(body)).await;
+        assert!(
+            reply.status < 300,
+            "{method} {tail}: {} {}",
+            reply.status,
+            reply.json
+        );
+    }
+    let intake = helpline_mail::pipeline::IntakeSettings::load(&*app.store, Vec::new())
+        .await
+        .expect("intake");
+    let outbox = helpline_outbox::Outbox::new(
+        Arc::clone(&app.store),
+        helpline_outbox::OutboxSettings::default(),
+        helpline_outbox::MailSetup {
+            notices: helpline_core::notices::NoticeSettings::default(),
+            transport: None,
+            templates: Arc::new(helpline_mail::outbound::Templates::builtin()),
+            secret: intake.secret,
+            desk_name: "Desk".into(),
+        },
+        helpline_outbox::webhook::WebhookClient::new(
+            Duration::from_secs(5),
+            helpline_mail::tls::TlsSettings::public_roots().client_config(),
+        ),
+    );
+    let mut rounds = 0;
+    loop {
+        let report = outbox.run_round().await.expect("round");
+        rounds += 1;
+        if report.claimed == 0 || rounds > 20 {
+            break;
+        }
+    }
+    let received = state.lock().expect("lock");
+    assert_eq!(received.bad_signatures, 0);
+    let ids: BTreeSet<&str> = received.deliveries.iter().map(|d| d.1.as_str()).collect();
+    assert_eq!(ids.len(), 8, "every event delivered, each with its own id");
+    drop(received);
+    let log = app
+        .store
+        .reader()
+        .await
+        .expect("r")
+        .jobs(&JobQuery {
+            kind: Some(JobKind::Webhook),
+            limit: 50,
+            ..JobQuery::default()
+        })
+        .await
+        .expect("jobs");
+    assert!(log.iter().all(|job| job.state == JobState::Done), "{log:?}");
+    // Deliveries go out concurrently; the order of the changes is the order of the log.
+    let kinds: Vec<String> = log
+        .iter()
+        .rev()
+        .map(|job| {
+            let body: serde_json::Value = serde_json::from_str(&job.payload).expect("payload");
+            body["type"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "ticket.created",
+            "ticket.updated",
+            "status.changed",
+            "reply.created",
+            "note.created",
+            "status.changed",
+            "message.created",
+            "ticket.updated",
+        ],
+        "one event per change, in order (a status change made with a reply, or by a reopening \
+         message, is announced first)"
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(&log.last().expect("first delivery").payload).expect("payload");
+    assert_eq!(body["type"], "ticket.created");
+    assert_eq!(body["data"]["ticket"]["number"], number.as_str());
+    assert_eq!(
+        body["data"]["ticket"]["customer"]["email"],
+        "ann@example.com"
+    );
+    assert_eq!(body["data"]["entry"]["body"], "First words");
+    let updated: serde_json::Value =
+        serde_json::from_str(&log[log.len() - 2].payload).expect("payload");
+    assert_eq!(
+        updated["data"]["details"]["changes"]["priority_id"],
+        serde_json::json!([2, 3])
+    );
+    app.finish().await;
+}
+
+/// At most `autoresponse_limit` autoresponses go to one address in the window; the tickets
+/// themselves are all opened. `helpline mail test-send` delivers through the configured server.
+async fn autoresponses_are_limited_per_recipient_and_test_send_works(backend: Backend) {
+    let Some(servers) = servers() else { return };
+    let (desk_user, customer) = (user(backend, 7), user(backend, 8));
+    for who in [&desk_user, &customer] {
+        empty(&servers, who).await;
+    }
+    let Some((url, database)) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let mut desk = Desk::new(
+        &url,
+        &config(
+            &servers.smtp,
+            &desk_user,
+            "[notifications]\nautoresponse_limit = 2\n",
+        ),
+    );
+    let sent = desk.cli(&["mail", "test-send", &format!("{customer}@helpline.test")]);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let test = wait_for_mail(&servers, &customer, 1).await.remove(0);
+    assert_eq!(subject(&test), "Helpline test message");
+    empty(&servers, &customer).await;
+
+    let key = admin_key(&url).await;
+    desk.start().await;
+    for i in 0..3 {
+        let created = desk
+            .v1(
+                "POST",
+                "/api/v1/tickets",
+                &key,
+                serde_json::json!({"email": format!("{customer}@helpline.test"), "subject": format!("Flood {i}"), "message": "m"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+    outbox_settled(&url).await;
+    let received = wait_for_mail(&servers, &customer, 2).await;
+    assert!(
+        received
+            .iter()
+            .all(|m| subject(m).starts_with("Support Ticket Opened"))
+    );
+    let store = open_store(&url).await;
+    let counts = store
+        .reader()
+        .await
+        .expect("r")
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(counts.tickets, 3, "every ticket is opened");
+    let dispatched = store
+        .reader()
+        .await
+        .expect("r")
+        .jobs(&JobQuery {
+            kind: Some(JobKind::Dispatch),
+            limit: 10,
+            ..JobQuery::default()
+        })
+        .await
+        .expect("jobs");
+    assert!(
+        dispatched.iter().any(|j| j
+            .last_result
+            .as_deref()
+            .unwrap_or_default()
+            .contains("1 autoresponse(s) over the limit")),
+        "{dispatched:?}"
+    );
     desk.stop();
     database.remove().await;
 }
