@@ -1096,11 +1096,12 @@ async fn every_change_reaches_webhooks_as_its_event_in_order(backend: Backend) {
             break;
         }
     }
-    let received = state.lock().expect("lock");
-    assert_eq!(received.bad_signatures, 0);
-    let ids: BTreeSet<&str> = received.deliveries.iter().map(|d| d.1.as_str()).collect();
-    assert_eq!(ids.len(), 8, "every event delivered, each with its own id");
-    drop(received);
+    {
+        let received = state.lock().expect("lock");
+        assert_eq!(received.bad_signatures, 0);
+        let ids: BTreeSet<&str> = received.deliveries.iter().map(|d| d.1.as_str()).collect();
+        assert_eq!(ids.len(), 8, "every event delivered, each with its own id");
+    }
     let log = app
         .store
         .reader()
