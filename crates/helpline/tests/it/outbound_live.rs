@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 on_both_stores!(
     every_change_reaches_webhooks_as_its_event_in_order,
+    two_nodes_on_one_database_deliver_each_event_once,
     autoresponses_are_limited_per_recipient_and_test_send_works,
     notices_reach_a_real_smtp_server_with_threading_and_loop_headers,
     the_mail_loop_autoresponse_quoted_reply_and_an_autoresponder,
@@ -69,6 +70,8 @@ struct Desk {
     url: String,
     address: SocketAddr,
     child: Option<Child>,
+    /// The node name in outbox claims (the host name by default).
+    node: Option<String>,
 }
 
 impl Desk {
@@ -84,6 +87,7 @@ impl Desk {
             url: url.to_owned(),
             address: SocketAddr::from(([127, 0, 0, 1], port)),
             child: None,
+            node: None,
         }
     }
 
@@ -100,6 +104,9 @@ impl Desk {
             if name.starts_with("HELPLINE_") {
                 command.env_remove(name);
             }
+        }
+        if let Some(node) = &self.node {
+            command.env("HOSTNAME", node);
         }
         let child = command
             .args([
@@ -1235,5 +1242,83 @@ async fn autoresponses_are_limited_per_recipient_and_test_send_works(backend: Ba
         "{dispatched:?}"
     );
     desk.stop();
+    database.remove().await;
+}
+
+/// Two `helpline serve` nodes on one database, both running the outbox: every event is
+/// delivered exactly once (no crash, so no repeat), whichever node took the request.
+async fn two_nodes_on_one_database_deliver_each_event_once(backend: Backend) {
+    let Some((url, database)) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let state = Arc::new(Mutex::new(Received::default()));
+    let secret = Arc::new(Mutex::new(None));
+    let address = receiver(
+        Arc::clone(&state),
+        Arc::clone(&secret),
+        Duration::from_millis(2),
+    )
+    .await;
+    let mut first = Desk::new(&url, "");
+    let mut second = Desk::new(&url, "");
+    first.node = Some("node-a".into());
+    second.node = Some("node-b".into());
+    let added = first.cli(&[
+        "webhook",
+        "add",
+        &format!("http://{address}/hooks"),
+        "--event",
+        "ticket.created",
+        "--json",
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&added.stdout).expect("json");
+    *secret.lock().expect("lock") = Some(
+        helpline_outbox::webhook::WebhookSecret::parse(answer["secret"].as_str().expect("secret"))
+            .expect("secret"),
+    );
+    let key = admin_key(&url).await;
+    first.start().await;
+    second.start().await;
+    const TICKETS: usize = 30;
+    for i in 0..TICKETS {
+        let node = if i % 2 == 0 { &first } else { &second };
+        let created = node
+            .v1(
+                "POST",
+                "/api/v1/tickets",
+                &key,
+                serde_json::json!({"email": format!("two{i}@example.com"), "subject": "Two nodes", "message": "m"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+    }
+    let started = Instant::now();
+    while state.lock().expect("lock").deliveries.len() < TICKETS {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "every event delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    outbox_settled(&url).await;
+    // Anything sent twice would have arrived by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = state.lock().expect("lock");
+    let events: BTreeSet<&str> = received.deliveries.iter().map(|d| d.1.as_str()).collect();
+    assert_eq!(events.len(), TICKETS);
+    assert_eq!(
+        received.deliveries.len(),
+        TICKETS,
+        "no event delivered twice"
+    );
+    assert_eq!(received.bad_signatures, 0);
+    drop(received);
+    first.stop();
+    second.stop();
     database.remove().await;
 }
