@@ -1308,16 +1308,17 @@ async fn two_nodes_on_one_database_deliver_each_event_once(backend: Backend) {
     outbox_settled(&url).await;
     // Anything sent twice would have arrived by now.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let received = state.lock().expect("lock");
-    let events: BTreeSet<&str> = received.deliveries.iter().map(|d| d.1.as_str()).collect();
-    assert_eq!(events.len(), TICKETS);
-    assert_eq!(
-        received.deliveries.len(),
-        TICKETS,
-        "no event delivered twice"
-    );
-    assert_eq!(received.bad_signatures, 0);
-    drop(received);
+    {
+        let received = state.lock().expect("lock");
+        let events: BTreeSet<&str> = received.deliveries.iter().map(|d| d.1.as_str()).collect();
+        assert_eq!(events.len(), TICKETS);
+        assert_eq!(
+            received.deliveries.len(),
+            TICKETS,
+            "no event delivered twice"
+        );
+        assert_eq!(received.bad_signatures, 0);
+    }
     first.stop();
     second.stop();
     database.remove().await;
