@@ -184,7 +184,7 @@ pub fn is_robot_address(address: &str) -> bool {
         .map_or(address, |(local, _)| local)
         .to_ascii_lowercase();
     let local = local.split('+').next().unwrap_or_default();
-    const ROBOTS: [&str; 10] = [
+    const ROBOTS: [&str; 13] = [
         "mailer-daemon",
         "postmaster",
         "noreply",
@@ -195,8 +195,18 @@ pub fn is_robot_address(address: &str) -> bool {
         "bounce",
         "bounces",
         "abuse",
+        "listserv",
+        "majordomo",
+        "mailman",
     ];
-    ROBOTS.contains(&local) || local.starts_with("bounce-") || local.starts_with("bounces-")
+    // Mailing-list software answers from owner-LIST@ and LIST-request@ (RFC 3834 §2 advises
+    // against answering list traffic at all).
+    ROBOTS.contains(&local)
+        || local.starts_with("bounce-")
+        || local.starts_with("bounces-")
+        || local.starts_with("owner-")
+        || local.ends_with("-request")
+        || local.ends_with("-owner")
 }
 
 /// Who receives a notice.
@@ -556,6 +566,9 @@ mod tests {
             "noreply+tag@x.example",
             "postmaster@x.example",
             "bounce-123@x.example",
+            "owner-users@lists.example",
+            "users-request@lists.example",
+            "LISTSERV@lists.example",
         ] {
             assert!(is_robot_address(robot), "{robot}");
         }

@@ -113,6 +113,8 @@ pub struct Job {
     pub next_attempt_at: OffsetDateTime,
     /// What the last attempt said (an error, or the receiver's answer).
     pub last_result: Option<String>,
+    /// The node that claimed it last (cleared when an attempt ends).
+    pub claimed_by: Option<String>,
     /// When it was added.
     pub created_at: OffsetDateTime,
     /// When it was done or parked as dead.

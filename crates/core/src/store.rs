@@ -265,6 +265,9 @@ pub trait Reader: Send {
     /// When the earliest pending job is due (claimed ones: when their claim runs out); `None`
     /// when no job is pending. Lets idle workers sleep without polling with writes.
     async fn next_job_due(&mut self) -> Result<Option<OffsetDateTime>, StoreError>;
+    /// The nodes holding claims on pending jobs (for a restarted node to find its dead
+    /// predecessors' claims).
+    async fn job_claim_holders(&mut self) -> Result<Vec<String>, StoreError>;
     /// Every webhook endpoint, by id.
     async fn webhooks(&mut self) -> Result<Vec<Webhook>, StoreError>;
     /// One webhook endpoint.

@@ -82,7 +82,10 @@ async fn run_command(command: Command, mut config: Config) -> Result<()> {
         }
         Command::Key(command) => key(&config, command).await,
         Command::Mailbox(command) => mailbox(&config, command).await,
-        Command::Outbox(command) => crate::outbound::outbox(&config, command, node_name()).await,
+        Command::Outbox(command) => {
+            let holder = helpline_outbox::worker::process_holder(&node_name());
+            crate::outbound::outbox(&config, command, holder).await
+        }
         Command::Webhook(command) => crate::outbound::webhook(&config, command).await,
         Command::Pipe | Command::Mail(_) => Ok(()),
         Command::Dept(command) => dept(&config, command).await,
@@ -120,7 +123,7 @@ async fn serve(config: Config) -> Result<()> {
         backend = store.backend(),
         "helpline is serving"
     );
-    let mut intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+    let mut intake = IntakeSettings::load(&*store, config.own_addresses()).await?;
     intake.mail_tls = mail_tls;
     // Messages stored before a crash but not processed yet are finished first.
     match pipeline::process_pending(&*store, &desk, &intake, 10_000).await {
@@ -133,8 +136,8 @@ async fn serve(config: Config) -> Result<()> {
     let outbox = Arc::new(crate::outbound::build_outbox(
         &config,
         Arc::clone(&store),
-        intake.secret.clone(),
-        node_name(),
+        &intake,
+        helpline_outbox::worker::process_holder(&node_name()),
     )?);
     let state = AppState::new(store, desk, api, intake);
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -490,7 +493,7 @@ async fn pipe(config: &Config) -> ExitCode {
     };
     let (desk, intake) = match (
         config.desk_settings(),
-        IntakeSettings::load(&*store, config.system_addresses.clone()).await,
+        IntakeSettings::load(&*store, config.own_addresses()).await,
     ) {
         (Ok(desk), Ok(intake)) => (desk, intake),
         (Err(error), _) => {
@@ -561,8 +564,7 @@ async fn inspect(config: &Config, file: &std::path::Path, with_database: bool) -
     });
     if with_database {
         let store = database::open(&config.database_url).await?;
-        let intake =
-            IntakeSettings::load_read_only(&*store, config.system_addresses.clone()).await?;
+        let intake = IntakeSettings::load_read_only(&*store, config.own_addresses()).await?;
         let (rule, ticket) = pipeline::explain(&*store, &intake, &mail).await?;
         report["rule"] = json!(rule);
         report["ticket"] = json!(ticket.map(|n| n.to_string()));
@@ -622,7 +624,7 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<()> {
         }
         QuarantineCommand::Retry { id } => {
             let desk = config.desk_settings()?;
-            let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+            let intake = IntakeSettings::load(&*store, config.own_addresses()).await?;
             let outcome = pipeline::retry(
                 &*store,
                 &desk,
@@ -727,7 +729,7 @@ async fn fetch(config: &Config) -> Result<()> {
     let desk = config.desk_settings()?;
     let mail_tls = config.mail_tls()?;
     let store = database::open(&config.database_url).await?;
-    let mut intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
+    let mut intake = IntakeSettings::load(&*store, config.own_addresses()).await?;
     intake.mail_tls = mail_tls;
     let connect = helpline_mail::sources::connector(intake.mail_tls.clone());
     let results =

@@ -210,6 +210,28 @@ impl Config {
         })
     }
 
+    /// The desk's own addresses as configured: `system_addresses`, `mail_from` and every
+    /// department's `mail_from` (the intake adds every mailbox login). Mail from them is ours
+    /// coming back; they never become customers or collaborators, and are never mailed.
+    pub fn own_addresses(&self) -> Vec<String> {
+        let mut own: Vec<String> = self
+            .system_addresses
+            .iter()
+            .chain(&self.mail_from)
+            .chain(
+                self.notifications
+                    .departments
+                    .values()
+                    .filter_map(|d| d.mail_from.as_ref()),
+            )
+            .map(|a| a.trim().to_ascii_lowercase())
+            .filter(|a| !a.is_empty())
+            .collect();
+        own.sort();
+        own.dedup();
+        own
+    }
+
     /// Who is mailed about what. Mail is on only with `smtp_url`, which then needs `mail_from`.
     pub fn notice_settings(&self) -> Result<NoticeSettings> {
         let address = |raw: &str, setting: &str| {
@@ -247,8 +269,9 @@ impl Config {
                 },
             );
         }
-        if n.autoresponse_window_minutes == 0 {
-            bail!("notifications.autoresponse_window_minutes must be above 0");
+        // Done jobs are purged after 7 days, so a longer window could not be counted.
+        if n.autoresponse_window_minutes == 0 || n.autoresponse_window_minutes > 7 * 24 * 60 {
+            bail!("notifications.autoresponse_window_minutes must be between 1 and 10080 (7 days)");
         }
         Ok(NoticeSettings {
             enabled: self.smtp_url.is_some(),
@@ -278,6 +301,9 @@ impl Config {
         }
         if self.outbox_max_attempts == 0 {
             bail!("outbox_max_attempts must be at least 1");
+        }
+        if !(1..=60).contains(&self.webhook_timeout_seconds) {
+            bail!("webhook_timeout_seconds must be between 1 and 60");
         }
         Ok(OutboxSettings {
             holder,

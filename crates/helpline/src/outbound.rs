@@ -7,11 +7,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use helpline_core::ids::{JobId, WebhookId};
 use helpline_core::outbox::{EventType, JobQuery, JobState, NewWebhook};
 use helpline_core::store::Store;
-use helpline_mail::message_id::MailSecret;
 use helpline_mail::outbound::{
     Address, AutoSubmitted, MailTransport, Notice, NoticeContext, OutgoingMail, PersonContext,
     Templates, render,
 };
+use helpline_mail::pipeline::IntakeSettings;
 use helpline_outbox::webhook::{WebhookClient, WebhookSecret};
 use helpline_outbox::{MailSetup, Outbox};
 use std::sync::Arc;
@@ -20,10 +20,13 @@ use std::sync::Arc;
 pub fn build_outbox(
     config: &Config,
     store: Arc<dyn Store>,
-    secret: MailSecret,
+    intake: &IntakeSettings,
     holder: String,
 ) -> Result<Outbox> {
-    let notices = config.notice_settings()?;
+    let mut notices = config.notice_settings()?;
+    // The intake's list: the configured addresses and every mailbox login.
+    notices.system_addresses = intake.system_addresses.clone();
+    let secret = intake.secret.clone();
     let tls = config.mail_tls()?;
     let transport = config
         .smtp_url
@@ -126,7 +129,10 @@ pub async fn outbox(config: &Config, command: OutboxCommand, holder: String) -> 
                         let now = helpline_core::now();
                         let mut requeued = Vec::new();
                         for id in ids {
-                            if tx.requeue_job(id, now).await? {
+                            // Dead jobs only: a done announcement sent again would mail everyone
+                            // again (webhook replays are the API's redeliver).
+                            let dead = tx.job(id).await?.is_some_and(|j| j.state == JobState::Dead);
+                            if dead && tx.requeue_job(id, now).await? {
                                 requeued.push(id);
                             }
                         }
@@ -138,7 +144,7 @@ pub async fn outbox(config: &Config, command: OutboxCommand, holder: String) -> 
                 "{} of {count} job(s) queued again{}",
                 requeued.len(),
                 if requeued.len() < count {
-                    " (the others are unknown or still pending)"
+                    " (the others are unknown, pending or done)"
                 } else {
                     ""
                 }
@@ -146,12 +152,8 @@ pub async fn outbox(config: &Config, command: OutboxCommand, holder: String) -> 
             Ok(())
         }
         OutboxCommand::Run => {
-            let intake = helpline_mail::pipeline::IntakeSettings::load(
-                &*store,
-                config.system_addresses.clone(),
-            )
-            .await?;
-            let outbox = build_outbox(config, Arc::clone(&store), intake.secret, holder)?;
+            let intake = IntakeSettings::load(&*store, config.own_addresses()).await?;
+            let outbox = build_outbox(config, Arc::clone(&store), &intake, holder)?;
             let mut total = helpline_outbox::RoundReport::default();
             loop {
                 let report = outbox.run_round().await?;
@@ -163,8 +165,9 @@ pub async fn outbox(config: &Config, command: OutboxCommand, holder: String) -> 
                     break;
                 }
             }
+            let purged = outbox.purge().await?;
             println!(
-                "{} change(s) dispatched, {} mail(s) sent, {} webhook delivery(ies), {} failed attempt(s)",
+                "{purged} old done job(s) purged; {} change(s) dispatched, {} mail(s) sent, {} webhook delivery(ies), {} failed attempt(s)",
                 total.dispatched, total.mails_sent, total.delivered, total.failed
             );
             Ok(())

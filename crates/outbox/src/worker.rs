@@ -25,7 +25,9 @@ use time::OffsetDateTime;
 /// How the worker runs.
 #[derive(Debug, Clone)]
 pub struct OutboxSettings {
-    /// This node's name in claims (the host name: a restarted node takes its claims back).
+    /// This process's name in claims: `HOST:PID` (see [`process_holder`]), so that two
+    /// processes on one host never take each other's claims, while a restarted process can
+    /// recognise and take back the claims of a dead one on its host.
     pub holder: String,
     /// Attempts before a job is parked as dead.
     pub max_attempts: u32,
@@ -35,7 +37,7 @@ pub struct OutboxSettings {
     pub retry_max: Duration,
     /// How long a claim lasts; a job still unfinished then is taken over.
     pub claim_lease: Duration,
-    /// Jobs claimed per kind and round.
+    /// Announcements expanded per round (in one transaction; no IO).
     pub batch: u32,
     /// Mails and deliveries in flight at once.
     pub concurrency: usize,
@@ -48,11 +50,13 @@ pub struct OutboxSettings {
 impl Default for OutboxSettings {
     fn default() -> Self {
         Self {
-            holder: "helpline".into(),
+            holder: process_holder("helpline"),
             max_attempts: 8,
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(6 * 3600),
-            claim_lease: Duration::from_secs(120),
+            // Mails and deliveries are claimed `concurrency` at a time, each bounded by its
+            // timeout (30 s per SMTP step, at most 60 s per webhook): five minutes is ample.
+            claim_lease: Duration::from_secs(300),
             batch: 64,
             concurrency: 8,
             idle_poll: Duration::from_millis(500),
@@ -119,12 +123,28 @@ impl Outbox {
         &self.store
     }
 
-    /// Makes this node's unfinished claims due now: call once at start-up.
-    pub async fn release_own_claims(&self) -> Result<u64, Error> {
-        let holder = self.settings.holder.clone();
+    /// Makes the claims of dead processes on this host due now (a restarted server takes its
+    /// predecessor's unfinished work back at once instead of waiting for the claims to run
+    /// out): call once at start-up. Claims of live processes and of other hosts are left alone.
+    pub async fn release_dead_claims(&self) -> Result<u64, Error> {
+        let holders = self.store.reader().await?.job_claim_holders().await?;
+        let dead: Vec<String> = holders
+            .into_iter()
+            .filter(|holder| holder_is_dead_here(holder, &self.settings.holder))
+            .collect();
+        if dead.is_empty() {
+            return Ok(0);
+        }
         self.store
             .write(move |tx| {
-                Box::pin(async move { Ok(tx.release_jobs(&holder, helpline_core::now()).await?) })
+                Box::pin(async move {
+                    let now = helpline_core::now();
+                    let mut released = 0;
+                    for holder in &dead {
+                        released += tx.release_jobs(holder, now).await?;
+                    }
+                    Ok(released)
+                })
             })
             .await
     }
@@ -132,8 +152,15 @@ impl Outbox {
     /// Runs rounds until `shutdown` resolves: busy while jobs are due, otherwise sleeping until
     /// the next one is due (at most `idle_poll`).
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
-        if let Err(error) = self.release_own_claims().await {
-            tracing::warn!(%error, "outbox: could not release this node's old claims");
+        match self.release_dead_claims().await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(
+                released,
+                "outbox: took back the claims of a stopped process"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "outbox: could not look for stopped processes' claims")
+            }
         }
         let mut last_purge = std::time::Instant::now();
         tokio::pin!(shutdown);
@@ -163,6 +190,10 @@ impl Outbox {
                 }
             }
             if pause.is_zero() {
+                // Busy with a backlog: still stop promptly when asked.
+                if futures::FutureExt::now_or_never(&mut shutdown).is_some() {
+                    return;
+                }
                 tokio::task::yield_now().await;
                 continue;
             }
@@ -205,12 +236,11 @@ impl Outbox {
         Ok(report)
     }
 
-    async fn claim(&self, kinds: &[JobKind]) -> Result<Vec<Job>, Error> {
+    async fn claim(&self, kinds: &[JobKind], batch: u32) -> Result<Vec<Job>, Error> {
         let kinds = kinds.to_vec();
         let holder = self.settings.holder.clone();
         let lease = time::Duration::try_from(self.settings.claim_lease)
-            .unwrap_or(time::Duration::minutes(2));
-        let batch = self.settings.batch;
+            .unwrap_or(time::Duration::minutes(5));
         self.store
             .write(move |tx| {
                 Box::pin(async move {
@@ -224,7 +254,9 @@ impl Outbox {
     }
 
     async fn dispatch_round(&self, report: &mut RoundReport) -> Result<(), Error> {
-        let claimed = self.claim(&[JobKind::Dispatch]).await?;
+        let claimed = self
+            .claim(&[JobKind::Dispatch], self.settings.batch)
+            .await?;
         if claimed.is_empty() {
             return Ok(());
         }
@@ -243,13 +275,7 @@ impl Outbox {
                         let announcement = parse_announcement(job)?;
                         let expansion =
                             dispatch::expand(&mut *tx, job.id, &announcement, &mail, now).await?;
-                        tx.finish_job(
-                            job.id,
-                            job.attempts,
-                            &JobResult::Done(Some(describe(&expansion))),
-                            now,
-                        )
-                        .await?;
+                        finish_expansion(&mut *tx, job, &expansion, now).await?;
                     }
                     Ok(())
                 })
@@ -271,19 +297,17 @@ impl Outbox {
                         let expansion =
                             dispatch::expand(&mut *tx, single.id, &announcement, &mail, now)
                                 .await?;
-                        tx.finish_job(
-                            single.id,
-                            single.attempts,
-                            &JobResult::Done(Some(describe(&expansion))),
-                            now,
-                        )
-                        .await?;
+                        finish_expansion(&mut *tx, &single, &expansion, now).await?;
                         Ok(())
                     })
                 })
                 .await;
             if let Err(error) = alone {
                 report.dispatched -= 1;
+                if matches!(&error, Error::Conflict(reason) if reason == TAKEN_OVER) {
+                    // Another worker owns it now; what this one wrote was rolled back.
+                    continue;
+                }
                 report.failed += 1;
                 let permanent = matches!(
                     error,
@@ -301,7 +325,10 @@ impl Outbox {
     }
 
     async fn send_round(&self, report: &mut RoundReport) -> Result<(), Error> {
-        let claimed = self.claim(&[JobKind::Mail, JobKind::Webhook]).await?;
+        // As many as are sent at once: a claim then covers one wave of sends, never a queue
+        // of them that could outlast it, and a crash repeats at most that many.
+        let wave = u32::try_from(self.settings.concurrency.max(1)).unwrap_or(8);
+        let claimed = self.claim(&[JobKind::Mail, JobKind::Webhook], wave).await?;
         if claimed.is_empty() {
             return Ok(());
         }
@@ -522,6 +549,7 @@ impl Outbox {
         let first = entries.first();
         let root = first
             .and_then(|e| e.mail.message_id.clone())
+            .filter(|id| is_plain_message_id(id))
             .unwrap_or_else(|| {
                 let domain = job
                     .from
@@ -538,7 +566,12 @@ impl Outbox {
             .iter()
             .rev()
             .filter(|e| e.id <= entry.id && matches!(e.author, Author::User(_)))
-            .find_map(|e| e.mail.message_id.clone());
+            .find_map(|e| {
+                e.mail
+                    .message_id
+                    .clone()
+                    .filter(|id| is_plain_message_id(id))
+            });
         let mut references = vec![root.clone()];
         if let Some(last) = &last_customer_mail
             && *last != root
@@ -591,6 +624,16 @@ impl Outbox {
     }
 }
 
+/// Whether a stored Message-ID can go into our `In-Reply-To`/`References` as it is: customers'
+/// mail programs write all sorts; one we cannot repeat is left out rather than failing the mail.
+fn is_plain_message_id(id: &str) -> bool {
+    id.len() <= 250
+        && id.starts_with('<')
+        && id.ends_with('>')
+        && id.contains('@')
+        && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The `webhook-id` of a delivery: the same on every attempt and redelivery.
 pub fn message_id(job: JobId) -> String {
     format!("msg_{}", job.0)
@@ -600,6 +643,53 @@ enum Outcome {
     Done(String),
     Transient(String),
     Permanent(String),
+}
+
+/// Why an expansion was rolled back: the claim ran out and another worker took the job.
+const TAKEN_OVER: &str = "the announcement was taken over by another worker";
+
+/// Marks an announcement expanded — in the expansion's transaction, and only while this
+/// worker's claim holds: when another worker took it over meanwhile, the whole expansion rolls
+/// back, so its mails and deliveries are made once.
+async fn finish_expansion(
+    tx: &mut dyn helpline_core::store::Writer,
+    job: &Job,
+    expansion: &dispatch::Expansion,
+    now: OffsetDateTime,
+) -> Result<(), Error> {
+    let finished = tx
+        .finish_job(
+            job.id,
+            job.attempts,
+            &JobResult::Done(Some(describe(expansion))),
+            now,
+        )
+        .await?;
+    if finished {
+        Ok(())
+    } else {
+        Err(Error::Conflict(TAKEN_OVER.into()))
+    }
+}
+
+/// This process's claim name: `HOST:PID`.
+pub fn process_holder(host: &str) -> String {
+    format!("{host}:{}", std::process::id())
+}
+
+/// Whether `holder` names a process of this host (same `HOST:` as `me`) that no longer runs.
+/// Only decided where `/proc` exists (Linux); elsewhere nothing counts as dead.
+fn holder_is_dead_here(holder: &str, me: &str) -> bool {
+    let (Some((host, pid)), Some((my_host, my_pid))) =
+        (holder.rsplit_once(':'), me.rsplit_once(':'))
+    else {
+        return false;
+    };
+    if host != my_host || pid == my_pid || pid.parse::<u32>().is_err() {
+        return false;
+    }
+    let proc_root = std::path::Path::new("/proc");
+    proc_root.join("self").exists() && !proc_root.join(pid).exists()
 }
 
 fn parse_announcement(job: &Job) -> Result<Announcement, Error> {
@@ -632,6 +722,34 @@ fn backoff(settings: &OutboxSettings, attempts: u32) -> time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_dead_processes_of_this_host_lose_their_claims() {
+        let me = process_holder("desk-1");
+        assert!(!holder_is_dead_here(&me, &me), "not itself");
+        assert!(!holder_is_dead_here("desk-2:1", &me), "another host");
+        assert!(!holder_is_dead_here("desk-1:1", &me), "pid 1 runs");
+        assert!(!holder_is_dead_here("desk-1", &me), "not a HOST:PID name");
+        if std::path::Path::new("/proc/self").exists() {
+            assert!(
+                holder_is_dead_here("desk-1:4194999", &me),
+                "no such process"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_message_ids_are_left_out_of_threading_headers() {
+        assert!(is_plain_message_id("<abc.1@example.com>"));
+        for odd in [
+            "abc@example.com",
+            "<a b@example.com>",
+            "<ü@example.com>",
+            "<nodomain>",
+        ] {
+            assert!(!is_plain_message_id(odd), "{odd}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -1,7 +1,9 @@
 -- The transactional outbox (jobs written in the same transaction as the change they announce)
--- and the webhook endpoints its deliveries go to.
+-- and the webhook endpoints its deliveries go to. AUTOINCREMENT: job ids are the webhook-id and
+-- event id receivers deduplicate by, so they must never be reused after a purge or a removal
+-- (PostgreSQL's identity columns never reuse theirs either).
 create table webhook (
-    webhook_id  integer primary key,
+    webhook_id  integer primary key autoincrement,
     url         text    not null,
     events      text    not null,            -- comma-separated event names, e.g. ticket.created
     -- Stored readable, not hashed: every delivery is signed with it (HMAC), so the sender needs
@@ -12,7 +14,7 @@ create table webhook (
 );
 
 create table outbox_job (
-    job_id          integer primary key,
+    job_id          integer primary key autoincrement,
     kind            text    not null check (kind in ('dispatch', 'mail', 'webhook')),
     state           text    not null check (state in ('pending', 'done', 'dead')),
     payload         text    not null,

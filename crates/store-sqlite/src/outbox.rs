@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 macro_rules! job_columns {
     () => {
         "job_id, kind, state, payload, topic, webhook_id, attempts, next_attempt_at, \
-         last_result, created_at, finished_at"
+         last_result, claimed_by, created_at, finished_at"
     };
 }
 
@@ -36,6 +36,7 @@ fn job_row(row: &SqliteRow) -> Result<Job, StoreError> {
             .map_err(|_| StoreError::Corrupt(format!("job attempts {attempts}")))?,
         next_attempt_at: time(row.try_get("next_attempt_at").map_err(db)?)?,
         last_result: row.try_get("last_result").map_err(db)?,
+        claimed_by: row.try_get("claimed_by").map_err(db)?,
         created_at: time(row.try_get("created_at").map_err(db)?)?,
         finished_at: opt_time(row.try_get("finished_at").map_err(db)?)?,
     })
@@ -116,6 +117,19 @@ pub(crate) async fn next_job_due(
             .try_get(0)
             .map_err(db)?;
     opt_time(due)
+}
+
+pub(crate) async fn job_claim_holders(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<String>, StoreError> {
+    let rows = query(
+        "select distinct claimed_by from outbox_job \
+         where state = 'pending' and claimed_by is not null order by claimed_by",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
+    rows.iter().map(|row| row.try_get(0).map_err(db)).collect()
 }
 
 pub(crate) async fn webhooks(conn: &mut SqliteConnection) -> Result<Vec<Webhook>, StoreError> {

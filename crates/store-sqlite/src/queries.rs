@@ -469,6 +469,10 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
         crate::outbox::next_job_due(self.conn()).await
     }
 
+    async fn job_claim_holders(&mut self) -> Result<Vec<String>, StoreError> {
+        crate::outbox::job_claim_holders(self.conn()).await
+    }
+
     async fn webhooks(&mut self) -> Result<Vec<Webhook>, StoreError> {
         crate::outbox::webhooks(self.conn()).await
     }

@@ -70,8 +70,6 @@ struct Desk {
     url: String,
     address: SocketAddr,
     child: Option<Child>,
-    /// The node name in outbox claims (the host name by default).
-    node: Option<String>,
 }
 
 impl Desk {
@@ -87,7 +85,6 @@ impl Desk {
             url: url.to_owned(),
             address: SocketAddr::from(([127, 0, 0, 1], port)),
             child: None,
-            node: None,
         }
     }
 
@@ -104,9 +101,6 @@ impl Desk {
             if name.starts_with("HELPLINE_") {
                 command.env_remove(name);
             }
-        }
-        if let Some(node) = &self.node {
-            command.env("HOSTNAME", node);
         }
         let child = command
             .args([
@@ -508,8 +502,13 @@ async fn notices_reach_a_real_smtp_server_with_threading_and_loop_headers(backen
 /// autoresponse. An autoresponder answering our autoresponse gets nothing back.
 async fn the_mail_loop_autoresponse_quoted_reply_and_an_autoresponder(backend: Backend) {
     let Some(servers) = servers() else { return };
-    let (desk_user, customer, robot) = (user(backend, 4), user(backend, 5), user(backend, 6));
-    for who in [&desk_user, &customer, &robot] {
+    let (desk_user, customer, robot, agent) = (
+        user(backend, 4),
+        user(backend, 5),
+        user(backend, 6),
+        user(backend, 9),
+    );
+    for who in [&desk_user, &customer, &robot, &agent] {
         empty(&servers, who).await;
     }
     let Some((url, database)) = TestDatabase::create(backend).await else {
@@ -532,6 +531,23 @@ async fn the_mail_loop_autoresponse_quoted_reply_and_an_autoresponder(backend: B
         added.status.success(),
         "{}",
         String::from_utf8_lossy(&added.stderr)
+    );
+    let staff = desk.cli(&[
+        "staff",
+        "add",
+        "--username",
+        "agent",
+        "--name",
+        "Alice Agent",
+        "--email",
+        &format!("{agent}@helpline.test"),
+        "--department",
+        "Support",
+    ]);
+    assert!(
+        staff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&staff.stderr)
     );
     desk.start().await;
     // Let the first fetch round finish and the IDLE session start (as mail_live does).
@@ -653,8 +669,24 @@ async fn the_mail_loop_autoresponse_quoted_reply_and_an_autoresponder(backend: B
         .expect("jobs");
     assert_eq!(
         mails.len(),
-        1,
-        "one mail in all, the first autoresponse: {mails:?}"
+        3,
+        "the autoresponse, the new-ticket alert and the new-message alert for the customer's \
+         answer — nothing for the auto-reply: {mails:?}"
+    );
+    let alerts = wait_for_mail(&servers, &agent, 2).await;
+    let mut subjects: Vec<String> = alerts.iter().map(|m| subject(m)).collect();
+    subjects.sort();
+    assert!(subjects[0].starts_with("New Message Alert"), "{subjects:?}");
+    assert!(subjects[1].starts_with("New Ticket Alert"), "{subjects:?}");
+    assert!(
+        text_part(
+            &alerts
+                .iter()
+                .find(|m| subject(m).starts_with("New Message"))
+                .expect("alert")
+        )
+        .contains("account locked"),
+        "the alert shows the customer's new text"
     );
     assert_eq!(
         messages(&servers, &customer).await.len(),
@@ -1245,8 +1277,9 @@ async fn autoresponses_are_limited_per_recipient_and_test_send_works(backend: Ba
     database.remove().await;
 }
 
-/// Two `helpline serve` nodes on one database, both running the outbox: every event is
-/// delivered exactly once (no crash, so no repeat), whichever node took the request.
+/// Two `helpline serve` nodes on one database and one host, both running the outbox: every
+/// event is delivered exactly once (no crash, so no repeat), whichever node took the request —
+/// the second node's start does not take over the first one's claims.
 async fn two_nodes_on_one_database_deliver_each_event_once(backend: Backend) {
     let Some((url, database)) = TestDatabase::create(backend).await else {
         return;
@@ -1261,8 +1294,6 @@ async fn two_nodes_on_one_database_deliver_each_event_once(backend: Backend) {
     .await;
     let mut first = Desk::new(&url, "");
     let mut second = Desk::new(&url, "");
-    first.node = Some("node-a".into());
-    second.node = Some("node-b".into());
     let added = first.cli(&[
         "webhook",
         "add",
