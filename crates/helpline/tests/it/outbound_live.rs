@@ -680,7 +680,7 @@ async fn the_mail_loop_autoresponse_quoted_reply_and_an_autoresponder(backend: B
     assert!(subjects[1].starts_with("New Ticket Alert"), "{subjects:?}");
     assert!(
         text_part(
-            &alerts
+            alerts
                 .iter()
                 .find(|m| subject(m).starts_with("New Message"))
                 .expect("alert")
