@@ -88,6 +88,27 @@ impl Desk {
         }
     }
 
+    /// Adds an active staff member of the Support department.
+    fn add_staff(&self, username: &str, email: &str) {
+        let added = self.cli(&[
+            "staff",
+            "add",
+            "--username",
+            username,
+            "--name",
+            &format!("Agent {username}"),
+            "--email",
+            email,
+            "--department",
+            "Support",
+        ]);
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+    }
+
     fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut full = vec!["--config", "helpline.toml"];
         full.extend_from_slice(args);
@@ -315,23 +336,7 @@ async fn notices_reach_a_real_smtp_server_with_threading_and_loop_headers(backen
         return;
     };
     let mut desk = Desk::new(&url, &config(&servers.smtp, &desk_user, ""));
-    let added = desk.cli(&[
-        "staff",
-        "add",
-        "--username",
-        "agent",
-        "--name",
-        "Alice Agent",
-        "--email",
-        &format!("{agent}@helpline.test"),
-        "--department",
-        "Support",
-    ]);
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    desk.add_staff("agent", &format!("{agent}@helpline.test"));
     let key = admin_key(&url).await;
     desk.start().await;
 
@@ -532,23 +537,7 @@ async fn the_mail_loop_autoresponse_quoted_reply_and_an_autoresponder(backend: B
         "{}",
         String::from_utf8_lossy(&added.stderr)
     );
-    let staff = desk.cli(&[
-        "staff",
-        "add",
-        "--username",
-        "agent",
-        "--name",
-        "Alice Agent",
-        "--email",
-        &format!("{agent}@helpline.test"),
-        "--department",
-        "Support",
-    ]);
-    assert!(
-        staff.status.success(),
-        "{}",
-        String::from_utf8_lossy(&staff.stderr)
-    );
+    desk.add_staff("agent", &format!("{agent}@helpline.test"));
     desk.start().await;
     // Let the first fetch round finish and the IDLE session start (as mail_live does).
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -862,23 +851,7 @@ async fn signed_webhooks_survive_a_sigkill_and_dead_deliveries_are_retried(backe
     let text = answer["secret"].as_str().expect("secret");
     *secret.lock().expect("lock") =
         Some(helpline_outbox::webhook::WebhookSecret::parse(text).expect("whsec_ secret"));
-    let staff = desk.cli(&[
-        "staff",
-        "add",
-        "--username",
-        "hooker",
-        "--name",
-        "Hook Agent",
-        "--email",
-        "hook.agent@example.com",
-        "--department",
-        "Support",
-    ]);
-    assert!(
-        staff.status.success(),
-        "{}",
-        String::from_utf8_lossy(&staff.stderr)
-    );
+    desk.add_staff("hooker", "hook.agent@example.com");
     let key = admin_key(&url).await;
     desk.start().await;
 
