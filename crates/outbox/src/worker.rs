@@ -58,7 +58,7 @@ impl Default for OutboxSettings {
             // timeout (30 s per SMTP step, at most 60 s per webhook): five minutes is ample.
             claim_lease: Duration::from_secs(300),
             batch: 64,
-            concurrency: 8,
+            concurrency: 16,
             idle_poll: Duration::from_millis(500),
             keep_done: Duration::from_secs(7 * 24 * 3600),
         }
@@ -333,6 +333,8 @@ impl Outbox {
             return Ok(());
         }
         report.claimed += claimed.len();
+        let wave_started = std::time::Instant::now();
+        let wave_size = claimed.len();
         let outcomes: Vec<(Job, Outcome)> = futures::stream::iter(claimed)
             .map(|job| async move {
                 let outcome = match job.kind {
@@ -366,7 +368,15 @@ impl Outbox {
             };
             results.push((job.id, job.attempts, result));
         }
-        self.finish_all(results).await
+        let sent_after = wave_started.elapsed();
+        self.finish_all(results).await?;
+        tracing::debug!(
+            jobs = wave_size,
+            send_ms = sent_after.as_millis() as u64,
+            total_ms = wave_started.elapsed().as_millis() as u64,
+            "outbox: a wave of mails and deliveries finished"
+        );
+        Ok(())
     }
 
     /// Retry with backoff, or dead when the failure is permanent or the attempts are used up.
