@@ -43,6 +43,8 @@ pub struct OutboxSettings {
     pub concurrency: usize,
     /// The longest an idle worker sleeps before looking for due jobs again.
     pub idle_poll: Duration,
+    /// After a round that found fewer jobs than a batch, how long to let more gather.
+    pub gather: Duration,
     /// Done jobs (and so the delivery log) are kept this long.
     pub keep_done: Duration,
 }
@@ -60,6 +62,7 @@ impl Default for OutboxSettings {
             batch: 64,
             concurrency: 16,
             idle_poll: Duration::from_millis(500),
+            gather: Duration::from_millis(100),
             keep_done: Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -92,6 +95,8 @@ pub struct RoundReport {
     pub failed: usize,
     /// Jobs claimed in all.
     pub claimed: usize,
+    /// Some claim came back full: more jobs are probably waiting.
+    pub full_batch: bool,
 }
 
 /// The worker.
@@ -169,7 +174,10 @@ impl Outbox {
             // worker never competes with requests for the database's write lock.
             let pause = match self.due_in().await {
                 Ok(Some(wait)) if wait.is_zero() => match self.run_round().await {
-                    Ok(report) if report.claimed > 0 => Duration::ZERO,
+                    Ok(report) if report.full_batch => Duration::ZERO,
+                    // A trickle: let jobs gather for a moment, so that under a steady stream of
+                    // changes each round (two commits) serves many of them, not one or two.
+                    Ok(report) if report.claimed > 0 => self.settings.gather,
                     Ok(_) => self.settings.idle_poll.min(Duration::from_millis(100)),
                     Err(error) => {
                         tracing::warn!(%error, "outbox round failed");
@@ -254,36 +262,46 @@ impl Outbox {
     }
 
     async fn dispatch_round(&self, report: &mut RoundReport) -> Result<(), Error> {
-        let claimed = self
-            .claim(&[JobKind::Dispatch], self.settings.batch)
-            .await?;
-        if claimed.is_empty() {
-            return Ok(());
-        }
-        report.claimed += claimed.len();
-        report.dispatched += claimed.len();
-        // All in one transaction first (one commit for the batch); when that fails, one by one,
-        // so a single bad announcement cannot hold the others back.
-        let batch = claimed.clone();
+        // Claim, expand and finish a batch in one transaction: one commit for all of it, and
+        // nothing half done if it fails. When it fails, claim again and go one by one, so a
+        // single bad announcement (whose attempts are then counted) cannot hold the others back.
         let mail = self.mail.clone();
+        let holder = self.settings.holder.clone();
+        let lease = time::Duration::try_from(self.settings.claim_lease)
+            .unwrap_or(time::Duration::minutes(5));
+        let batch = self.settings.batch;
         let together = self
             .store
             .write(move |tx| {
                 Box::pin(async move {
                     let now = helpline_core::now();
-                    for job in &batch {
+                    let claimed = tx
+                        .claim_jobs(&[JobKind::Dispatch], &holder, now, now + lease, batch)
+                        .await?;
+                    for job in &claimed {
                         let announcement = parse_announcement(job)?;
                         let expansion =
                             dispatch::expand(&mut *tx, job.id, &announcement, &mail, now).await?;
                         finish_expansion(&mut *tx, job, &expansion, now).await?;
                     }
-                    Ok(())
+                    Ok(claimed.len())
                 })
             })
             .await;
-        let Err(error) = together else {
-            return Ok(());
+        let error = match together {
+            Ok(count) => {
+                report.claimed += count;
+                report.dispatched += count;
+                report.full_batch |= count >= batch as usize;
+                return Ok(());
+            }
+            Err(error) => error,
         };
+        let claimed = self
+            .claim(&[JobKind::Dispatch], self.settings.batch)
+            .await?;
+        report.claimed += claimed.len();
+        report.dispatched += claimed.len();
         tracing::warn!(%error, "outbox: expanding a batch failed; expanding one by one");
         for job in claimed {
             let mail = self.mail.clone();
@@ -333,6 +351,7 @@ impl Outbox {
             return Ok(());
         }
         report.claimed += claimed.len();
+        report.full_batch |= claimed.len() >= wave as usize;
         let wave_started = std::time::Instant::now();
         let wave_size = claimed.len();
         let outcomes: Vec<(Job, Outcome)> = futures::stream::iter(claimed)
