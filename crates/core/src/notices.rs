@@ -413,6 +413,7 @@ mod tests {
             notices,
             data: serde_json::Value::Null,
             occurred_at: crate::now(),
+            ticket: None,
         }
     }
 

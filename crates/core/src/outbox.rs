@@ -239,6 +239,39 @@ impl NoticeSwitches {
     }
 }
 
+/// A ticket's fields as they were right after a change, carried by its announcement so that
+/// an event describes the ticket at the time of the change, however late it is dispatched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketSnapshot {
+    /// Subject.
+    pub subject: String,
+    /// Status.
+    pub status_id: crate::ids::StatusId,
+    /// Priority.
+    pub priority_id: crate::ids::PriorityId,
+    /// Department.
+    pub department_id: crate::ids::DepartmentId,
+    /// Assignee.
+    pub assignee_id: Option<crate::ids::StaffId>,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl TicketSnapshot {
+    /// The snapshot of `ticket`.
+    pub fn of(ticket: &crate::ticket::Ticket) -> Self {
+        Self {
+            subject: ticket.subject.as_str().to_owned(),
+            status_id: ticket.status_id,
+            priority_id: ticket.priority_id,
+            department_id: ticket.department_id,
+            assignee_id: ticket.assignee_id,
+            updated_at: ticket.updated_at,
+        }
+    }
+}
+
 /// One change, as a dispatch job carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Announcement {
@@ -257,6 +290,9 @@ pub struct Announcement {
     /// When it happened.
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
+    /// The ticket right after the change.
+    #[serde(default)]
+    pub ticket: Option<TicketSnapshot>,
 }
 
 /// Writes the dispatch job for a change, inside the change's own transaction.

@@ -5,7 +5,7 @@ use crate::worker::MailSetup;
 use helpline_core::Error;
 use helpline_core::ids::JobId;
 use helpline_core::notices::{self, NoticeKind, TicketFacts};
-use helpline_core::outbox::{Announcement, JobKind, NewJob};
+use helpline_core::outbox::{Announcement, JobKind, NewJob, TicketSnapshot};
 use helpline_core::store::Writer;
 use helpline_core::thread::EntryKind;
 use serde_json::json;
@@ -58,8 +58,18 @@ pub async fn expand(
     })?;
 
     if !hooks.is_empty() {
-        let status = tx.status(ticket.status_id).await?;
-        let priority = tx.priority(ticket.priority_id).await?;
+        // The ticket as the change left it (older announcements carry no snapshot: as it is).
+        let snapshot = announcement
+            .ticket
+            .clone()
+            .unwrap_or_else(|| TicketSnapshot::of(&ticket));
+        let status = tx.status(snapshot.status_id).await?;
+        let priority = tx.priority(snapshot.priority_id).await?;
+        let snapshot_department = if snapshot.department_id == ticket.department_id {
+            department.clone()
+        } else {
+            tx.department(snapshot.department_id).await?
+        };
         let entry = match announcement.entry_id {
             Some(entry_id) => tx
                 .entries(ticket.id)
@@ -72,19 +82,19 @@ pub async fn expand(
             "ticket": {
                 "id": ticket.id,
                 "number": ticket.number,
-                "subject": ticket.subject,
+                "subject": snapshot.subject,
                 "status": status.as_ref().map(|s| s.name.as_str()),
                 "state": status.as_ref().map(|s| s.state),
-                "department": department_name,
+                "department": snapshot_department.as_ref().map_or("", |d| d.name.as_str()),
                 "priority": priority.as_ref().map(|p| p.name.as_str()),
-                "assignee_id": ticket.assignee_id,
+                "assignee_id": snapshot.assignee_id,
                 "customer": {
                     "id": owner.id,
                     "name": owner.name,
                     "email": owner.primary_email(),
                 },
                 "created_at": rfc3339(ticket.created_at),
-                "updated_at": rfc3339(ticket.updated_at),
+                "updated_at": rfc3339(snapshot.updated_at),
             },
             "entry": entry.as_ref().map(|e| json!({
                 "id": e.id,

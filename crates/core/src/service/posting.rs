@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::event::{Actor, EventKind, NewEvent};
 use crate::ids::EntryId;
 use crate::ids::{StaffId, StatusId, UserId};
-use crate::outbox::{Announcement, EventType, NoticeSwitches, announce};
+use crate::outbox::{Announcement, EventType, NoticeSwitches, TicketSnapshot, announce};
 use crate::store::Writer;
 use crate::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use crate::ticket::{Source, Ticket, TicketNumber};
@@ -497,6 +497,7 @@ pub(crate) async fn announce_change(
             notices,
             data,
             occurred_at: now,
+            ticket: Some(TicketSnapshot::of(ticket)),
         },
     )
     .await?;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 on_both_stores!(
+    outbox_run_works_the_queue_and_exits,
     every_change_reaches_webhooks_as_its_event_in_order,
     two_nodes_on_one_database_deliver_each_event_once,
     autoresponses_are_limited_per_recipient_and_test_send_works,
@@ -1162,6 +1163,34 @@ async fn every_change_reaches_webhooks_as_its_event_in_order(backend: Backend) {
     assert_eq!(body["data"]["entry"]["body"], "First words");
     let updated: serde_json::Value =
         serde_json::from_str(&log[log.len() - 2].payload).expect("payload");
+    // Each event shows the ticket as its change left it, though all were dispatched later.
+    let states: Vec<(String, String, String)> = log
+        .iter()
+        .rev()
+        .map(|job| {
+            let body: serde_json::Value = serde_json::from_str(&job.payload).expect("payload");
+            let ticket = &body["data"]["ticket"];
+            (
+                body["type"].as_str().unwrap_or_default().to_owned(),
+                ticket["status"].as_str().unwrap_or_default().to_owned(),
+                ticket["priority"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("ticket.created", "Open", "Normal"),
+        ("ticket.updated", "Open", "High"),
+        ("status.changed", "Resolved", "High"),
+        ("reply.created", "Resolved", "High"),
+        ("note.created", "Resolved", "High"),
+        ("status.changed", "Open", "High"),
+        ("message.created", "Open", "High"),
+        ("ticket.updated", "Open", "High"),
+    ]
+    .iter()
+    .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
+    .collect();
+    assert_eq!(states, expected);
     assert_eq!(
         updated["data"]["details"]["changes"]["priority_id"],
         serde_json::json!([2, 3])
@@ -1325,5 +1354,90 @@ async fn two_nodes_on_one_database_deliver_each_event_once(backend: Backend) {
     }
     first.stop();
     second.stop();
+    database.remove().await;
+}
+
+/// `helpline outbox run` (for set-ups without `serve`) expands and delivers what is due, then
+/// exits; `outbox list` shows the jobs it finished.
+async fn outbox_run_works_the_queue_and_exits(backend: Backend) {
+    let Some((url, database)) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let state = Arc::new(Mutex::new(Received::default()));
+    let secret = Arc::new(Mutex::new(None));
+    let address = receiver(Arc::clone(&state), Arc::clone(&secret), Duration::ZERO).await;
+    let desk = Arc::new(Desk::new(&url, ""));
+    let added = desk.cli(&[
+        "webhook",
+        "add",
+        &format!("http://{address}/run"),
+        "--event",
+        "ticket.created",
+        "--json",
+    ]);
+    let answer: serde_json::Value = serde_json::from_slice(&added.stdout).expect("json");
+    *secret.lock().expect("lock") = Some(
+        helpline_outbox::webhook::WebhookSecret::parse(answer["secret"].as_str().expect("secret"))
+            .expect("secret"),
+    );
+    let store = open_store(&url).await;
+    helpline_core::service::tickets::open_ticket(
+        &*store,
+        &helpline_core::service::DeskSettings::default(),
+        helpline_core::ticket::NewTicket {
+            contact: helpline_core::user::CustomerContact {
+                email: helpline_core::email::EmailAddress::parse("run@example.com").expect("email"),
+                name: None,
+                phone: None,
+                notes: None,
+            },
+            subject: helpline_core::ticket::Subject::parse("Queued").expect("subject"),
+            message: helpline_core::body::MessageBody::parse(
+                "Deliver me",
+                helpline_core::body::BodyFormat::Text,
+            )
+            .expect("body"),
+            topic_id: None,
+            priority_id: None,
+            source: helpline_core::ticket::Source::Api,
+            ip: None,
+            attachments: Vec::new(),
+            notify: Default::default(),
+            mail: Default::default(),
+            flags: Default::default(),
+        },
+        Actor::system(),
+    )
+    .await
+    .expect("ticket");
+    let runner = Arc::clone(&desk);
+    let ran = tokio::task::spawn_blocking(move || runner.cli(&["outbox", "run"]))
+        .await
+        .expect("outbox run");
+    let out = String::from_utf8_lossy(&ran.stdout).into_owned();
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        out.contains("1 change(s) dispatched") && out.contains("1 webhook delivery(ies)"),
+        "{out}"
+    );
+    assert_eq!(state.lock().expect("lock").deliveries.len(), 1);
+    let lister = Arc::clone(&desk);
+    let listed = tokio::task::spawn_blocking(move || {
+        lister.cli(&["outbox", "list", "--state", "done", "--json"])
+    })
+    .await
+    .expect("outbox list");
+    let jobs: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    let kinds: Vec<&str> = jobs
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|j| j["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, vec!["webhook", "dispatch"]);
     database.remove().await;
 }
