@@ -5,7 +5,7 @@ use crate::worker::MailSetup;
 use helpline_core::Error;
 use helpline_core::ids::JobId;
 use helpline_core::notices::{self, NoticeKind, TicketFacts};
-use helpline_core::outbox::{Announcement, JobKind, NewJob, TicketSnapshot};
+use helpline_core::outbox::{Announcement, JobKind, NewJob, TicketSnapshot, Webhook};
 use helpline_core::store::Writer;
 use helpline_core::thread::EntryKind;
 use serde_json::json;
@@ -22,23 +22,19 @@ pub struct Expansion {
     pub rate_limited: usize,
 }
 
-/// Adds the jobs `announcement` (the payload of dispatch job `id`) causes.
+/// Adds the jobs `announcement` (the payload of dispatch job `id`) causes; `webhooks` are
+/// every endpoint (read once per batch by the caller).
 pub async fn expand(
     tx: &mut dyn Writer,
     id: JobId,
     announcement: &Announcement,
     mail: &MailSetup,
+    webhooks: &[Webhook],
     now: OffsetDateTime,
 ) -> Result<Expansion, Error> {
     let mut expansion = Expansion::default();
-    let Some(ticket) = tx.ticket(announcement.ticket_id).await? else {
-        // Nothing to tell about a ticket that no longer exists.
-        return Ok(expansion);
-    };
-    let hooks: Vec<_> = tx
-        .webhooks()
-        .await?
-        .into_iter()
+    let hooks: Vec<&Webhook> = webhooks
+        .iter()
         .filter(|hook| hook.events.contains(&announcement.event))
         .collect();
     let wants_mail = mail.notices.enabled
@@ -47,6 +43,10 @@ pub async fn expand(
     if hooks.is_empty() && !wants_mail {
         return Ok(expansion);
     }
+    let Some(ticket) = tx.ticket(announcement.ticket_id).await? else {
+        // Nothing to tell about a ticket that no longer exists.
+        return Ok(expansion);
+    };
 
     let department = tx.department(ticket.department_id).await?;
     let department_name = department.as_ref().map_or("", |d| d.name.as_str());

@@ -278,10 +278,22 @@ impl Outbox {
                     let claimed = tx
                         .claim_jobs(&[JobKind::Dispatch], &holder, now, now + lease, batch)
                         .await?;
+                    let webhooks = if claimed.is_empty() {
+                        Vec::new()
+                    } else {
+                        tx.webhooks().await?
+                    };
                     for job in &claimed {
                         let announcement = parse_announcement(job)?;
-                        let expansion =
-                            dispatch::expand(&mut *tx, job.id, &announcement, &mail, now).await?;
+                        let expansion = dispatch::expand(
+                            &mut *tx,
+                            job.id,
+                            &announcement,
+                            &mail,
+                            &webhooks,
+                            now,
+                        )
+                        .await?;
                         finish_expansion(&mut *tx, job, &expansion, now).await?;
                     }
                     Ok(claimed.len())
@@ -312,9 +324,16 @@ impl Outbox {
                     Box::pin(async move {
                         let now = helpline_core::now();
                         let announcement = parse_announcement(&single)?;
-                        let expansion =
-                            dispatch::expand(&mut *tx, single.id, &announcement, &mail, now)
-                                .await?;
+                        let webhooks = tx.webhooks().await?;
+                        let expansion = dispatch::expand(
+                            &mut *tx,
+                            single.id,
+                            &announcement,
+                            &mail,
+                            &webhooks,
+                            now,
+                        )
+                        .await?;
                         finish_expansion(&mut *tx, &single, &expansion, now).await?;
                         Ok(())
                     })
