@@ -238,10 +238,23 @@ impl Outbox {
 
     /// One round: expand due announcements, then send due mail and webhook deliveries.
     pub async fn run_round(&self) -> Result<RoundReport, Error> {
-        let mut report = RoundReport::default();
-        self.dispatch_round(&mut report).await?;
-        self.send_round(&mut report).await?;
-        Ok(report)
+        // Expanding and sending touch different jobs: on PostgreSQL they overlap (on SQLite
+        // their writes queue for the one writer anyway).
+        let (mut expanded, mut sent) = (RoundReport::default(), RoundReport::default());
+        let (dispatched, delivered) = tokio::join!(
+            self.dispatch_round(&mut expanded),
+            self.send_round(&mut sent)
+        );
+        dispatched?;
+        delivered?;
+        Ok(RoundReport {
+            dispatched: expanded.dispatched,
+            mails_sent: sent.mails_sent,
+            delivered: sent.delivered,
+            failed: expanded.failed + sent.failed,
+            claimed: expanded.claimed + sent.claimed,
+            full_batch: expanded.full_batch || sent.full_batch,
+        })
     }
 
     async fn claim(&self, kinds: &[JobKind], batch: u32) -> Result<Vec<Job>, Error> {
