@@ -199,14 +199,18 @@ pub fn is_robot_address(address: &str) -> bool {
         "majordomo",
         "mailman",
     ];
-    // Mailing-list software answers from owner-LIST@ and LIST-request@ (RFC 3834 §2 advises
-    // against answering list traffic at all).
-    ROBOTS.contains(&local)
-        || local.starts_with("bounce-")
-        || local.starts_with("bounces-")
-        || local.starts_with("owner-")
-        || local.ends_with("-request")
-        || local.ends_with("-owner")
+    ROBOTS.contains(&local) || local.starts_with("bounce-") || local.starts_with("bounces-")
+}
+
+/// Addresses of mailing-list software (`owner-LIST@`, `LIST-request@`): never sent an
+/// automatic response (RFC 3834 §2). Only a guess from the name, so people with such
+/// addresses (`purchase-request@`) still get staff replies.
+pub fn is_list_address(address: &str) -> bool {
+    let local = address
+        .rsplit_once('@')
+        .map_or(address, |(local, _)| local)
+        .to_ascii_lowercase();
+    local.starts_with("owner-") || local.ends_with("-request") || local.ends_with("-owner")
 }
 
 /// Who receives a notice.
@@ -316,7 +320,11 @@ pub fn plan(
         EventType::TicketUpdated | EventType::StatusChanged => {}
     }
     let mut seen = HashSet::new();
-    planned.retain(|notice| !settings.never_mail(&notice.email) && seen.insert(notice.email.key()));
+    planned.retain(|notice| {
+        let list =
+            notice.kind == NoticeKind::Autoresponse && is_list_address(notice.email.as_str());
+        !list && !settings.never_mail(&notice.email) && seen.insert(notice.email.key())
+    });
     planned
 }
 
@@ -567,14 +575,19 @@ mod tests {
             "noreply+tag@x.example",
             "postmaster@x.example",
             "bounce-123@x.example",
-            "owner-users@lists.example",
-            "users-request@lists.example",
             "LISTSERV@lists.example",
         ] {
             assert!(is_robot_address(robot), "{robot}");
         }
-        for person in ["ann@example.com", "norbert@x.example", "replyto@x.example"] {
+        for person in [
+            "ann@example.com",
+            "norbert@x.example",
+            "replyto@x.example",
+            "purchase-request@client.example",
+        ] {
             assert!(!is_robot_address(person), "{person}");
         }
+        assert!(is_list_address("owner-users@lists.example"));
+        assert!(is_list_address("users-request@lists.example"));
     }
 }

@@ -123,7 +123,7 @@ async fn serve(config: Config) -> Result<()> {
         backend = store.backend(),
         "helpline is serving"
     );
-    let mut intake = IntakeSettings::load(&*store, config.own_addresses()).await?;
+    let mut intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
     intake.mail_tls = mail_tls;
     // Messages stored before a crash but not processed yet are finished first.
     match pipeline::process_pending(&*store, &desk, &intake, 10_000).await {
@@ -493,7 +493,7 @@ async fn pipe(config: &Config) -> ExitCode {
     };
     let (desk, intake) = match (
         config.desk_settings(),
-        IntakeSettings::load(&*store, config.own_addresses()).await,
+        IntakeSettings::load(&*store, config.system_addresses.clone()).await,
     ) {
         (Ok(desk), Ok(intake)) => (desk, intake),
         (Err(error), _) => {
@@ -564,7 +564,8 @@ async fn inspect(config: &Config, file: &std::path::Path, with_database: bool) -
     });
     if with_database {
         let store = database::open(&config.database_url).await?;
-        let intake = IntakeSettings::load_read_only(&*store, config.own_addresses()).await?;
+        let intake =
+            IntakeSettings::load_read_only(&*store, config.system_addresses.clone()).await?;
         let (rule, ticket) = pipeline::explain(&*store, &intake, &mail).await?;
         report["rule"] = json!(rule);
         report["ticket"] = json!(ticket.map(|n| n.to_string()));
@@ -624,7 +625,7 @@ async fn quarantine(config: &Config, command: QuarantineCommand) -> Result<()> {
         }
         QuarantineCommand::Retry { id } => {
             let desk = config.desk_settings()?;
-            let intake = IntakeSettings::load(&*store, config.own_addresses()).await?;
+            let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
             let outcome = pipeline::retry(
                 &*store,
                 &desk,
@@ -729,7 +730,7 @@ async fn fetch(config: &Config) -> Result<()> {
     let desk = config.desk_settings()?;
     let mail_tls = config.mail_tls()?;
     let store = database::open(&config.database_url).await?;
-    let mut intake = IntakeSettings::load(&*store, config.own_addresses()).await?;
+    let mut intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
     intake.mail_tls = mail_tls;
     let connect = helpline_mail::sources::connector(intake.mail_tls.clone());
     let results =

@@ -210,28 +210,6 @@ impl Config {
         })
     }
 
-    /// The desk's own addresses as configured: `system_addresses`, `mail_from` and every
-    /// department's `mail_from` (the intake adds every mailbox login). Mail from them is ours
-    /// coming back; they never become customers or collaborators, and are never mailed.
-    pub fn own_addresses(&self) -> Vec<String> {
-        let mut own: Vec<String> = self
-            .system_addresses
-            .iter()
-            .chain(&self.mail_from)
-            .chain(
-                self.notifications
-                    .departments
-                    .values()
-                    .filter_map(|d| d.mail_from.as_ref()),
-            )
-            .map(|a| a.trim().to_ascii_lowercase())
-            .filter(|a| !a.is_empty())
-            .collect();
-        own.sort();
-        own.dedup();
-        own
-    }
-
     /// Who is mailed about what. Mail is on only with `smtp_url`, which then needs `mail_from`.
     pub fn notice_settings(&self) -> Result<NoticeSettings> {
         let address = |raw: &str, setting: &str| {

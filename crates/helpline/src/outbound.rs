@@ -24,7 +24,8 @@ pub fn build_outbox(
     holder: String,
 ) -> Result<Outbox> {
     let mut notices = config.notice_settings()?;
-    // The intake's list: the configured addresses and every mailbox login.
+    // The intake's list: the configured addresses and every mailbox login (the senders,
+    // `mail_from` and the departments', are never mailed either: `NoticeSettings::never_mail`).
     notices.system_addresses = intake.system_addresses.clone();
     let secret = intake.secret.clone();
     let tls = config.mail_tls()?;
@@ -152,7 +153,7 @@ pub async fn outbox(config: &Config, command: OutboxCommand, holder: String) -> 
             Ok(())
         }
         OutboxCommand::Run => {
-            let intake = IntakeSettings::load(&*store, config.own_addresses()).await?;
+            let intake = IntakeSettings::load(&*store, config.system_addresses.clone()).await?;
             let outbox = build_outbox(config, Arc::clone(&store), &intake, holder)?;
             let mut total = helpline_outbox::RoundReport::default();
             loop {

@@ -519,9 +519,16 @@ impl Outbox {
             Ok(raw) => raw,
             Err(error) => return Outcome::Permanent(format!("cannot compose: {error}")),
         };
+        // RFC 3834 §3.3: an automatic response goes out with the null return path, so that if
+        // it bounces (a forged sender, say), no bounce comes back to be answered in turn.
+        let envelope_from = if mail_job.notice == NoticeKind::Autoresponse {
+            ""
+        } else {
+            mail_job.from.as_str()
+        };
         match transport
             .send(
-                &mail_job.from,
+                envelope_from,
                 std::slice::from_ref(&mail_job.to_email),
                 &raw,
             )

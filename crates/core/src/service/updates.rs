@@ -160,6 +160,7 @@ pub fn update_ticket(number: TicketNumber, changes: TicketChanges, actor: Actor)
                 )
                 .await?;
             }
+            ticket.updated_at = now;
             if !edits.is_empty() {
                 announce_change(
                     tx,
