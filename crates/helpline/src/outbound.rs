@@ -232,14 +232,13 @@ pub async fn webhook(config: &Config, command: WebhookCommand) -> Result<()> {
 
 /// A checked endpoint with a new secret.
 fn new_webhook(url: &str, events: &[String], description: Option<String>) -> Result<NewWebhook> {
-    let url = url.trim();
-    let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-    let host = url.split_once("://").map_or("", |(_, rest)| {
-        rest.split(['/', '?', '#']).next().unwrap_or_default()
-    });
-    if !scheme_ok || host.is_empty() || host.contains('@') || url.chars().any(char::is_whitespace) {
-        bail!("the URL must be http:// or https:// with a host and no credentials: '{url}'");
-    }
+    // The API's own check, so both ways of adding an endpoint accept the same URLs.
+    let url = helpline_api::v1::webhooks::check_url(url).map_err(|e| {
+        anyhow!(
+            "the URL {e}; give an http:// or https:// URL with a host and no credentials: '{}'",
+            url.trim()
+        )
+    })?;
     let mut parsed = Vec::new();
     for name in events.iter().flat_map(|e| e.split(',')) {
         let event = EventType::parse(name).ok_or_else(|| {
@@ -256,7 +255,7 @@ fn new_webhook(url: &str, events: &[String], description: Option<String>) -> Res
         bail!("give at least one --event");
     }
     Ok(NewWebhook {
-        url: url.to_owned(),
+        url,
         events: parsed,
         secret: WebhookSecret::generate().to_text(),
         description,

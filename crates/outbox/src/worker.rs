@@ -123,11 +123,6 @@ impl Outbox {
         }
     }
 
-    /// The store it works on.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// Makes the claims of dead processes on this host due now (a restarted server takes its
     /// predecessor's unfinished work back at once instead of waiting for the claims to run
     /// out): call once at start-up. Claims of live processes and of other hosts are left alone.
@@ -257,11 +252,15 @@ impl Outbox {
         })
     }
 
+    /// How long a claim lasts.
+    fn lease(&self) -> time::Duration {
+        time::Duration::try_from(self.settings.claim_lease).unwrap_or(time::Duration::minutes(5))
+    }
+
     async fn claim(&self, kinds: &[JobKind], batch: u32) -> Result<Vec<Job>, Error> {
         let kinds = kinds.to_vec();
         let holder = self.settings.holder.clone();
-        let lease = time::Duration::try_from(self.settings.claim_lease)
-            .unwrap_or(time::Duration::minutes(5));
+        let lease = self.lease();
         self.store
             .write(move |tx| {
                 Box::pin(async move {
@@ -280,8 +279,7 @@ impl Outbox {
         // single bad announcement (whose attempts are then counted) cannot hold the others back.
         let mail = self.mail.clone();
         let holder = self.settings.holder.clone();
-        let lease = time::Duration::try_from(self.settings.claim_lease)
-            .unwrap_or(time::Duration::minutes(5));
+        let lease = self.lease();
         let batch = self.settings.batch;
         let together = self
             .store

@@ -15,7 +15,7 @@ mod posts;
 pub mod problem;
 pub(crate) mod tickets;
 pub(crate) mod views;
-mod webhooks;
+pub mod webhooks;
 
 use crate::AppState;
 use auth::Caller;
