@@ -673,6 +673,137 @@ pub async fn failed_work_rolls_back_everything(store: &dyn Store) {
     );
 }
 
+/// How one of [`concurrent_units_commit_or_fail_alone`]'s units ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum UnitPlan {
+    /// Writes its department and succeeds.
+    Commit,
+    /// Writes its department, then returns an error.
+    Fail,
+    /// Writes its department, then breaks a uniqueness rule (the department "Shared", written
+    /// before): the database refuses the statement and the unit returns that error.
+    Violate,
+    /// Writes its department, then panics.
+    Panic,
+}
+
+/// Many units of work at once, as a store that commits them together (group commit) sees them:
+/// each one that succeeds is committed and visible, each one that fails, breaks a constraint or
+/// panics leaves nothing behind, and none of them affects another.
+pub async fn concurrent_units_commit_or_fail_alone(store: &dyn Store) {
+    use futures::FutureExt;
+    use std::panic::AssertUnwindSafe;
+
+    store
+        .write(|tx| {
+            Box::pin(async move {
+                tx.insert_department(
+                    &NewDepartment {
+                        name: "Shared".into(),
+                    },
+                    helpline_core::now(),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+        .expect("first department");
+
+    let plans: Vec<UnitPlan> = (0..80)
+        .map(|i| match i % 8 {
+            1 => UnitPlan::Fail,
+            4 => UnitPlan::Violate,
+            6 if i == 38 => UnitPlan::Panic,
+            _ => UnitPlan::Commit,
+        })
+        .collect();
+    let outcomes = join_all(plans.iter().copied().enumerate().map(|(i, plan)| {
+        let name = format!("Unit {i}");
+        AssertUnwindSafe(store.write(move |tx| {
+            Box::pin(async move {
+                let now = helpline_core::now();
+                let department = tx.insert_department(&NewDepartment { name }, now).await?;
+                match plan {
+                    UnitPlan::Commit => Ok(department.id),
+                    UnitPlan::Fail => Err(Error::Conflict("changed my mind".into())),
+                    UnitPlan::Violate => {
+                        tx.insert_department(
+                            &NewDepartment {
+                                name: "Shared".into(),
+                            },
+                            now,
+                        )
+                        .await?;
+                        Ok(department.id)
+                    }
+                    UnitPlan::Panic => panic!("a unit of work gives up"),
+                }
+            })
+        }))
+        .catch_unwind()
+    }))
+    .await;
+
+    let mut committed = HashSet::new();
+    for ((i, plan), outcome) in plans.iter().enumerate().zip(outcomes) {
+        match (plan, outcome) {
+            (UnitPlan::Commit, Ok(Ok(id))) => {
+                committed.insert(id);
+            }
+            (UnitPlan::Fail, Ok(Err(Error::Conflict(_)))) => {}
+            (UnitPlan::Violate, Ok(Err(Error::Store(StoreError::Constraint { .. })))) => {}
+            // A store may answer a panicking unit with an error, or let the panic reach the
+            // caller; either way nothing of it may stay.
+            (UnitPlan::Panic, Ok(Err(Error::Store(_))) | Err(_)) => {}
+            (plan, outcome) => panic!("unit {i} ({plan:?}) ended as {outcome:?}"),
+        }
+    }
+    let mut r = store.reader().await.expect("reader");
+    let names: HashSet<String> = r
+        .departments()
+        .await
+        .expect("departments")
+        .into_iter()
+        .map(|d| {
+            if d.name.starts_with("Unit ") {
+                assert!(
+                    committed.contains(&d.id),
+                    "{} was not reported committed",
+                    d.name
+                );
+            }
+            d.name
+        })
+        .collect();
+    for (i, plan) in plans.iter().enumerate() {
+        let name = format!("Unit {i}");
+        assert_eq!(
+            names.contains(&name),
+            *plan == UnitPlan::Commit,
+            "{name} ({plan:?}) after the concurrent writes"
+        );
+    }
+    assert_eq!(committed.len(), 59);
+
+    // The store still takes writes afterwards.
+    store
+        .write(|tx| {
+            Box::pin(async move {
+                tx.insert_department(
+                    &NewDepartment {
+                        name: "After".into(),
+                    },
+                    helpline_core::now(),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+        .expect("a write after the concurrent ones");
+}
+
 /// The open-ticket service stores customer, ticket, first message and events together.
 pub async fn open_ticket_service_writes_ticket_entry_and_events(store: &dyn Store) {
     let mut new = new_ticket("service@example.com");

@@ -47,6 +47,7 @@ macro_rules! conformance_suite {
             api_keys_store_hashes_and_revoke,
             sequences_count_per_name,
             failed_work_rolls_back_everything,
+            concurrent_units_commit_or_fail_alone,
             open_ticket_service_writes_ticket_entry_and_events,
             open_ticket_with_bad_references_writes_nothing,
             sequential_ticket_numbers,

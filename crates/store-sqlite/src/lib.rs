@@ -1,28 +1,30 @@
 //! Helpline's embedded SQLite store: zero set-up, one file.
 //!
 //! Durability: WAL journal with `synchronous=FULL`, so a committed write — and so every 201 —
-//! is on disk. All writes go through one writer connection and start with `BEGIN IMMEDIATE`:
-//! writers queue in-process instead of failing with `SQLITE_BUSY`, and another process (the CLI
-//! while the server runs) waits up to `busy_timeout`. Reads use a small pool of read-only
-//! connections, which WAL lets run alongside the writer.
+//! is on disk. All writes go through one writer connection, owned by a committer task that
+//! commits concurrent units of work together in one transaction and one fsync ([group
+//! commit](group_commit)); each caller is answered only after that commit. Transactions start
+//! with `BEGIN IMMEDIATE`: writers queue in-process instead of failing with `SQLITE_BUSY`, and
+//! another process (the CLI while the server runs) waits up to `busy_timeout`. Reads use a small
+//! pool of read-only connections, which WAL lets run alongside the writer.
 
 mod convert;
+mod group_commit;
 mod outbox;
 mod queries;
 
 use async_trait::async_trait;
+use group_commit::GroupCommit;
 use helpline_core::store::{ErasedWork, Reader, Store};
 use helpline_core::{Error, StoreError};
 use queries::Conn;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection};
 use std::any::Any;
 use std::str::FromStr;
 use std::time::Duration;
-use tokio::sync::Mutex;
 
 /// How long a connection waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,7 +34,7 @@ const READ_CONNECTIONS: u32 = 8;
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
-    writer: Mutex<SqliteConnection>,
+    writer: GroupCommit,
     readers: SqlitePool,
 }
 
@@ -62,7 +64,7 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(Self {
-            writer: Mutex::new(writer),
+            writer: GroupCommit::start(writer),
             readers,
         })
     }
@@ -70,8 +72,9 @@ impl SqliteStore {
     /// Closes every connection, checkpointing the WAL.
     pub async fn close(self) {
         self.readers.close().await;
-        let writer = self.writer.into_inner();
-        let _ = writer.close().await;
+        if let Some(writer) = self.writer.stop().await {
+            let _ = writer.close().await;
+        }
     }
 }
 
@@ -95,24 +98,6 @@ impl Store for SqliteStore {
     }
 
     async fn write_erased(&self, work: ErasedWork) -> Result<Box<dyn Any + Send>, Error> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(convert::db)?;
-        let outcome = {
-            let mut conn = Conn(&mut *tx);
-            work(&mut conn).await
-        };
-        match outcome {
-            Ok(value) => {
-                tx.commit().await.map_err(convert::db)?;
-                Ok(value)
-            }
-            Err(error) => {
-                tx.rollback().await.map_err(convert::db)?;
-                Err(error)
-            }
-        }
+        self.writer.submit(work).await
     }
 }

@@ -1,0 +1,261 @@
+//! Group commit: one task owns the write connection and commits concurrent units of work together.
+//!
+//! SQLite allows one writer at a time, and with `synchronous=FULL` every commit waits for an
+//! fsync of the WAL. Committing each request on its own therefore caps writes at one fsync per
+//! request, however many requests wait. Instead, units of work queue here; the committer takes
+//! everything that is waiting, runs the units one after another inside one transaction — each
+//! inside its own savepoint, so a unit that fails is rolled back alone — and commits once. Every
+//! caller is answered only after that commit (and its fsync) has returned, so a unit reported as
+//! committed is on disk, exactly as with one transaction per unit.
+//!
+//! Nothing waits on purpose: a lone request is committed at once, and while one batch is being
+//! committed the next one gathers by itself.
+
+use crate::convert;
+use crate::queries::Conn;
+use futures::FutureExt;
+use helpline_core::store::ErasedWork;
+use helpline_core::{Error, StoreError};
+use sqlx::Executor;
+use sqlx::sqlite::SqliteConnection;
+use std::any::Any;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// The most units committed together. Bounds the latency a batch adds to its first unit.
+const MAX_BATCH: usize = 256;
+
+/// Units that may wait for the committer before callers are slowed down.
+const QUEUE_DEPTH: usize = 4096;
+
+/// A unit's outcome, as its caller receives it.
+type Outcome = Result<Box<dyn Any + Send>, Error>;
+
+/// A unit of work waiting to be committed, and where to report its outcome.
+struct Unit {
+    work: ErasedWork,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The handle callers submit units to; the committer task runs them.
+pub(crate) struct GroupCommit {
+    queue: mpsc::Sender<Unit>,
+    task: JoinHandle<SqliteConnection>,
+}
+
+impl GroupCommit {
+    /// Starts the committer on the current Tokio runtime; it owns `writer` from now on.
+    pub(crate) fn start(writer: SqliteConnection) -> Self {
+        let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let task = tokio::spawn(run(writer, receiver));
+        Self { queue, task }
+    }
+
+    /// Runs `work` in a transaction (shared with other units) and returns its result once that
+    /// transaction is durably committed.
+    pub(crate) async fn submit(&self, work: ErasedWork) -> Outcome {
+        let (reply, outcome) = oneshot::channel();
+        self.queue
+            .send(Unit { work, reply })
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+
+    /// Stops the committer once every queued unit is done and hands back the connection.
+    pub(crate) async fn stop(self) -> Option<SqliteConnection> {
+        drop(self.queue);
+        self.task.await.ok()
+    }
+}
+
+/// The committer: take what is waiting, commit it, repeat until every sender is gone.
+async fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Unit>) -> SqliteConnection {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let units: Vec<Unit> = std::mem::take(&mut batch);
+        if units.len() == 1 {
+            for unit in units {
+                commit_alone(&mut conn, unit).await;
+            }
+        } else {
+            commit_together(&mut conn, units).await;
+        }
+    }
+    conn
+}
+
+/// One unit in its own transaction: no savepoint needed.
+async fn commit_alone(conn: &mut SqliteConnection, unit: Unit) {
+    if let Err(error) = conn.execute("BEGIN IMMEDIATE").await {
+        let _ = unit.reply.send(Err(convert::db(error).into()));
+        return;
+    }
+    let outcome = match run_unit(conn, unit.work).await {
+        Ok(value) => match conn.execute("COMMIT").await {
+            Ok(_) => Ok(value),
+            Err(error) => {
+                abandon(conn).await;
+                Err(convert::db(error).into())
+            }
+        },
+        Err(error) => {
+            abandon(conn).await;
+            Err(error)
+        }
+    };
+    let _ = unit.reply.send(outcome);
+}
+
+/// Several units in one transaction, each inside the savepoint `unit`: a failed unit is rolled
+/// back to its savepoint and the others go on; one commit makes the rest durable.
+async fn commit_together(conn: &mut SqliteConnection, units: Vec<Unit>) {
+    let mut remaining = units.into_iter();
+    let mut succeeded: Vec<(oneshot::Sender<Outcome>, Box<dyn Any + Send>)> = Vec::new();
+    if let Err(error) = sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT unit")
+        .execute(&mut *conn)
+        .await
+    {
+        abandon(conn).await;
+        let message = convert::db(error).to_string();
+        for unit in remaining {
+            let _ = unit.reply.send(Err(batch_failed(&message)));
+        }
+        return;
+    }
+    // Whether the savepoint `unit` holds nothing yet; after a success it must be released and
+    // set again, so that a later failure cannot undo the success.
+    let mut savepoint_clean = true;
+    while let Some(unit) = remaining.next() {
+        if !savepoint_clean {
+            if let Err(error) = sqlx::raw_sql("RELEASE unit; SAVEPOINT unit")
+                .execute(&mut *conn)
+                .await
+            {
+                let message = convert::db(error).to_string();
+                fail_batch(conn, succeeded, &message).await;
+                let _ = unit.reply.send(Err(batch_failed(&message)));
+                // The units not yet run get a transaction of their own.
+                Box::pin(commit_rest(conn, remaining.collect())).await;
+                return;
+            }
+        }
+        match run_unit(conn, unit.work).await {
+            Ok(value) => {
+                succeeded.push((unit.reply, value));
+                savepoint_clean = false;
+            }
+            Err(error) => match conn.execute("ROLLBACK TO unit").await {
+                Ok(_) => {
+                    let _ = unit.reply.send(Err(error));
+                    savepoint_clean = true;
+                }
+                Err(rollback_error) => {
+                    // SQLite rolls a whole transaction back on some errors (a full disk, an I/O
+                    // error): the units before this one are lost with it.
+                    let message = format!(
+                        "{error}; then the transaction could not be rolled back to the unit: {}",
+                        convert::db(rollback_error)
+                    );
+                    let _ = unit.reply.send(Err(error));
+                    fail_batch(conn, succeeded, &message).await;
+                    Box::pin(commit_rest(conn, remaining.collect())).await;
+                    return;
+                }
+            },
+        }
+    }
+    match conn.execute("COMMIT").await {
+        Ok(_) => {
+            for (reply, value) in succeeded {
+                let _ = reply.send(Ok(value));
+            }
+        }
+        Err(error) => {
+            let message = convert::db(error).to_string();
+            fail_batch(conn, succeeded, &message).await;
+        }
+    }
+}
+
+/// Commits units that have not run yet after their batch failed.
+async fn commit_rest(conn: &mut SqliteConnection, units: Vec<Unit>) {
+    match units.len() {
+        0 => {}
+        1 => {
+            for unit in units {
+                commit_alone(conn, unit).await;
+            }
+        }
+        _ => commit_together(conn, units).await,
+    }
+}
+
+/// Runs one unit against the open transaction; a panic becomes an error for its caller only.
+async fn run_unit(conn: &mut SqliteConnection, work: ErasedWork) -> Outcome {
+    let outcome = AssertUnwindSafe(async {
+        let mut writer = Conn(&mut *conn);
+        work(&mut writer).await
+    })
+    .catch_unwind()
+    .await;
+    outcome.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a unit of work panicked".to_owned());
+        tracing::error!(panic = %what, "a unit of work panicked; it was rolled back");
+        Err(StoreError::Other(Box::new(BatchFailed(format!(
+            "a unit of work panicked: {what}"
+        ))))
+        .into())
+    })
+}
+
+/// Rolls the transaction back and tells every unit that had succeeded in it that it was lost.
+async fn fail_batch(
+    conn: &mut SqliteConnection,
+    succeeded: Vec<(oneshot::Sender<Outcome>, Box<dyn Any + Send>)>,
+    message: &str,
+) {
+    abandon(conn).await;
+    for (reply, _) in succeeded {
+        let _ = reply.send(Err(batch_failed(message)));
+    }
+}
+
+/// Ends whatever transaction is open. Its error is not worth reporting: either there was none
+/// (SQLite already rolled it back) or the connection is gone, which the next `BEGIN` reports.
+async fn abandon(conn: &mut SqliteConnection) {
+    let _ = conn.execute("ROLLBACK").await;
+}
+
+/// The error a unit gets when the shared transaction it ran in could not be committed.
+fn batch_failed(message: &str) -> Error {
+    StoreError::Other(Box::new(BatchFailed(format!(
+        "the write was not committed: {message}"
+    ))))
+    .into()
+}
+
+fn stopped() -> Error {
+    StoreError::Unavailable(Box::new(BatchFailed(
+        "the store's writer has stopped".to_owned(),
+    )))
+    .into()
+}
+
+/// Why a unit that ran without error was still not committed.
+#[derive(Debug)]
+struct BatchFailed(String);
+
+impl fmt::Display for BatchFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BatchFailed {}
