@@ -129,18 +129,17 @@ async fn commit_together(conn: &mut SqliteConnection, units: Vec<Unit>) {
     // set again, so that a later failure cannot undo the success.
     let mut savepoint_clean = true;
     while let Some(unit) = remaining.next() {
-        if !savepoint_clean {
-            if let Err(error) = sqlx::raw_sql("RELEASE unit; SAVEPOINT unit")
+        if !savepoint_clean
+            && let Err(error) = sqlx::raw_sql("RELEASE unit; SAVEPOINT unit")
                 .execute(&mut *conn)
                 .await
-            {
-                let message = convert::db(error).to_string();
-                fail_batch(conn, succeeded, &message).await;
-                let _ = unit.reply.send(Err(batch_failed(&message)));
-                // The units not yet run get a transaction of their own.
-                Box::pin(commit_rest(conn, remaining.collect())).await;
-                return;
-            }
+        {
+            let message = convert::db(error).to_string();
+            fail_batch(conn, succeeded, &message).await;
+            let _ = unit.reply.send(Err(batch_failed(&message)));
+            // The units not yet run get a transaction of their own.
+            Box::pin(commit_rest(conn, remaining.collect())).await;
+            return;
         }
         match run_unit(conn, unit.work).await {
             Ok(value) => {
