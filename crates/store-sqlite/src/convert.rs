@@ -5,24 +5,34 @@ use std::net::IpAddr;
 use time::OffsetDateTime;
 
 /// Maps a driver error to the store's error kinds.
-pub(crate) fn db(error: sqlx::Error) -> StoreError {
-    match error {
-        sqlx::Error::Database(db_error)
+pub(crate) fn db(error: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, message)
             if matches!(
-                db_error.kind(),
-                sqlx::error::ErrorKind::UniqueViolation
-                    | sqlx::error::ErrorKind::ForeignKeyViolation
+                failure.extended_code,
+                ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    | ffi::SQLITE_CONSTRAINT_FOREIGNKEY
             ) =>
         {
             StoreError::Constraint {
-                constraint: db_error.message().to_owned(),
-                source: db_error.into(),
+                constraint: message.clone().unwrap_or_else(|| failure.to_string()),
+                source: Box::new(error),
             }
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::SystemIoFailure
+            ) =>
+        {
             StoreError::Unavailable(Box::new(error))
         }
-        other => StoreError::Other(Box::new(other)),
+        _ => StoreError::Other(Box::new(error)),
     }
 }
 

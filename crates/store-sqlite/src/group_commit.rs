@@ -1,4 +1,5 @@
-//! Group commit: one task owns the write connection and commits concurrent units of work together.
+//! Group commit: one thread owns the write connection and commits concurrent units of work
+//! together.
 //!
 //! SQLite allows one writer at a time, and with `synchronous=FULL` every commit waits for an
 //! fsync of the WAL. Committing each request on its own therefore caps writes at one fsync per
@@ -10,19 +11,21 @@
 //!
 //! Nothing waits on purpose: a lone request is committed at once, and while one batch is being
 //! committed the next one gathers by itself.
+//!
+//! The committer is a thread of its own rather than a task: it blocks in every fsync, and the
+//! units' statements run on it directly (see [`sql`](crate::sql)), so a unit's future completes
+//! when polled once; it is driven with a plain `block_on` inside the runtime's context.
 
 use crate::convert;
 use crate::queries::Conn;
 use futures::FutureExt;
 use helpline_core::store::ErasedWork;
 use helpline_core::{Error, StoreError};
-use sqlx::Executor;
-use sqlx::sqlite::SqliteConnection;
+use rusqlite::Connection;
 use std::any::Any;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 /// The most units committed together. Bounds the latency a batch adds to its first unit.
 const MAX_BATCH: usize = 256;
@@ -39,18 +42,28 @@ struct Unit {
     reply: oneshot::Sender<Outcome>,
 }
 
-/// The handle callers submit units to; the committer task runs them.
+/// The handle callers submit units to; the committer thread runs them.
 pub(crate) struct GroupCommit {
     queue: mpsc::Sender<Unit>,
-    task: JoinHandle<SqliteConnection>,
+    stopped: oneshot::Receiver<Connection>,
 }
 
 impl GroupCommit {
-    /// Starts the committer on the current Tokio runtime; it owns `writer` from now on.
-    pub(crate) fn start(writer: SqliteConnection) -> Self {
+    /// Starts the committer thread; it owns `writer` from now on. Units run inside the current
+    /// Tokio runtime's context, so they may use Tokio's clocks and channels.
+    pub(crate) fn start(writer: Connection) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        let task = tokio::spawn(run(writer, receiver));
-        Self { queue, task }
+        let (stop_signal, stopped) = oneshot::channel();
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || {
+                let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                let conn = run(writer, receiver);
+                let _ = stop_signal.send(conn);
+            })
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(Self { queue, stopped })
     }
 
     /// Runs `work` in a transaction (shared with other units) and returns its result once that
@@ -65,44 +78,49 @@ impl GroupCommit {
     }
 
     /// Stops the committer once every queued unit is done and hands back the connection.
-    pub(crate) async fn stop(self) -> Option<SqliteConnection> {
+    pub(crate) async fn stop(self) -> Option<Connection> {
         drop(self.queue);
-        self.task.await.ok()
+        self.stopped.await.ok()
     }
 }
 
 /// The committer: take what is waiting, commit it, repeat until every sender is gone.
-async fn run(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Unit>) -> SqliteConnection {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let units: Vec<Unit> = std::mem::take(&mut batch);
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Unit>) -> Connection {
+    while let Some(first) = queue.blocking_recv() {
+        let mut units = vec![first];
+        while units.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(unit) => units.push(unit),
+                Err(_) => break,
+            }
+        }
         if units.len() == 1 {
             for unit in units {
-                commit_alone(&mut conn, unit).await;
+                commit_alone(&mut conn, unit);
             }
         } else {
-            commit_together(&mut conn, units).await;
+            commit_together(&mut conn, units);
         }
     }
     conn
 }
 
 /// One unit in its own transaction: no savepoint needed.
-async fn commit_alone(conn: &mut SqliteConnection, unit: Unit) {
-    if let Err(error) = conn.execute("BEGIN IMMEDIATE").await {
+fn commit_alone(conn: &mut Connection, unit: Unit) {
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
         let _ = unit.reply.send(Err(convert::db(error).into()));
         return;
     }
-    let outcome = match run_unit(conn, unit.work).await {
-        Ok(value) => match conn.execute("COMMIT").await {
+    let outcome = match run_unit(conn, unit.work) {
+        Ok(value) => match conn.execute_batch("COMMIT") {
             Ok(_) => Ok(value),
             Err(error) => {
-                abandon(conn).await;
+                abandon(conn);
                 Err(convert::db(error).into())
             }
         },
         Err(error) => {
-            abandon(conn).await;
+            abandon(conn);
             Err(error)
         }
     };
@@ -111,14 +129,11 @@ async fn commit_alone(conn: &mut SqliteConnection, unit: Unit) {
 
 /// Several units in one transaction, each inside the savepoint `unit`: a failed unit is rolled
 /// back to its savepoint and the others go on; one commit makes the rest durable.
-async fn commit_together(conn: &mut SqliteConnection, units: Vec<Unit>) {
+fn commit_together(conn: &mut Connection, units: Vec<Unit>) {
     let mut remaining = units.into_iter();
     let mut succeeded: Vec<(oneshot::Sender<Outcome>, Box<dyn Any + Send>)> = Vec::new();
-    if let Err(error) = sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT unit")
-        .execute(&mut *conn)
-        .await
-    {
-        abandon(conn).await;
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE; SAVEPOINT unit") {
+        abandon(conn);
         let message = convert::db(error).to_string();
         for unit in remaining {
             let _ = unit.reply.send(Err(batch_failed(&message)));
@@ -129,24 +144,20 @@ async fn commit_together(conn: &mut SqliteConnection, units: Vec<Unit>) {
     // set again, so that a later failure cannot undo the success.
     let mut savepoint_clean = true;
     while let Some(unit) = remaining.next() {
-        if !savepoint_clean
-            && let Err(error) = sqlx::raw_sql("RELEASE unit; SAVEPOINT unit")
-                .execute(&mut *conn)
-                .await
-        {
+        if !savepoint_clean && let Err(error) = conn.execute_batch("RELEASE unit; SAVEPOINT unit") {
             let message = convert::db(error).to_string();
-            fail_batch(conn, succeeded, &message).await;
+            fail_batch(conn, succeeded, &message);
             let _ = unit.reply.send(Err(batch_failed(&message)));
             // The units not yet run get a transaction of their own.
-            Box::pin(commit_rest(conn, remaining.collect())).await;
+            commit_rest(conn, remaining.collect());
             return;
         }
-        match run_unit(conn, unit.work).await {
+        match run_unit(conn, unit.work) {
             Ok(value) => {
                 succeeded.push((unit.reply, value));
                 savepoint_clean = false;
             }
-            Err(error) => match conn.execute("ROLLBACK TO unit").await {
+            Err(error) => match conn.execute_batch("ROLLBACK TO unit") {
                 Ok(_) => {
                     let _ = unit.reply.send(Err(error));
                     savepoint_clean = true;
@@ -159,14 +170,14 @@ async fn commit_together(conn: &mut SqliteConnection, units: Vec<Unit>) {
                         convert::db(rollback_error)
                     );
                     let _ = unit.reply.send(Err(error));
-                    fail_batch(conn, succeeded, &message).await;
-                    Box::pin(commit_rest(conn, remaining.collect())).await;
+                    fail_batch(conn, succeeded, &message);
+                    commit_rest(conn, remaining.collect());
                     return;
                 }
             },
         }
     }
-    match conn.execute("COMMIT").await {
+    match conn.execute_batch("COMMIT") {
         Ok(_) => {
             for (reply, value) in succeeded {
                 let _ = reply.send(Ok(value));
@@ -174,32 +185,33 @@ async fn commit_together(conn: &mut SqliteConnection, units: Vec<Unit>) {
         }
         Err(error) => {
             let message = convert::db(error).to_string();
-            fail_batch(conn, succeeded, &message).await;
+            fail_batch(conn, succeeded, &message);
         }
     }
 }
 
 /// Commits units that have not run yet after their batch failed.
-async fn commit_rest(conn: &mut SqliteConnection, units: Vec<Unit>) {
+fn commit_rest(conn: &mut Connection, units: Vec<Unit>) {
     match units.len() {
         0 => {}
         1 => {
             for unit in units {
-                commit_alone(conn, unit).await;
+                commit_alone(conn, unit);
             }
         }
-        _ => commit_together(conn, units).await,
+        _ => commit_together(conn, units),
     }
 }
 
 /// Runs one unit against the open transaction; a panic becomes an error for its caller only.
-async fn run_unit(conn: &mut SqliteConnection, work: ErasedWork) -> Outcome {
-    let outcome = AssertUnwindSafe(async {
-        let mut writer = Conn(&mut *conn);
-        work(&mut writer).await
-    })
-    .catch_unwind()
-    .await;
+fn run_unit(conn: &mut Connection, work: ErasedWork) -> Outcome {
+    let outcome = futures::executor::block_on(
+        AssertUnwindSafe(async {
+            let mut writer = Conn(&mut *conn);
+            work(&mut writer).await
+        })
+        .catch_unwind(),
+    );
     outcome.unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
@@ -215,12 +227,12 @@ async fn run_unit(conn: &mut SqliteConnection, work: ErasedWork) -> Outcome {
 }
 
 /// Rolls the transaction back and tells every unit that had succeeded in it that it was lost.
-async fn fail_batch(
-    conn: &mut SqliteConnection,
+fn fail_batch(
+    conn: &mut Connection,
     succeeded: Vec<(oneshot::Sender<Outcome>, Box<dyn Any + Send>)>,
     message: &str,
 ) {
-    abandon(conn).await;
+    abandon(conn);
     for (reply, _) in succeeded {
         let _ = reply.send(Err(batch_failed(message)));
     }
@@ -228,8 +240,8 @@ async fn fail_batch(
 
 /// Ends whatever transaction is open. Its error is not worth reporting: either there was none
 /// (SQLite already rolled it back) or the connection is gone, which the next `BEGIN` reports.
-async fn abandon(conn: &mut SqliteConnection) {
-    let _ = conn.execute("ROLLBACK").await;
+fn abandon(conn: &mut Connection) {
+    let _ = conn.execute_batch("ROLLBACK");
 }
 
 /// The error a unit gets when the shared transaction it ran in could not be committed.

@@ -1,28 +1,34 @@
 //! Helpline's embedded SQLite store: zero set-up, one file.
 //!
 //! Durability: WAL journal with `synchronous=FULL`, so a committed write — and so every 201 —
-//! is on disk. All writes go through one writer connection, owned by a committer task that
-//! commits concurrent units of work together in one transaction and one fsync ([group
+//! is on disk. All writes go through one writer connection, owned by a thread that commits
+//! concurrent units of work together in one transaction and one fsync ([group
 //! commit](group_commit)); each caller is answered only after that commit. Transactions start
-//! with `BEGIN IMMEDIATE`: writers queue in-process instead of failing with `SQLITE_BUSY`, and
-//! another process (the CLI while the server runs) waits up to `busy_timeout`. Reads use a small
-//! pool of read-only connections, which WAL lets run alongside the writer.
+//! with `BEGIN IMMEDIATE`: another process writing the same file (the CLI while the server runs)
+//! waits up to `busy_timeout` instead of failing with `SQLITE_BUSY`. Reads use a small pool of
+//! read-only connections, which WAL lets run alongside the writer.
+//!
+//! Statements run through rusqlite on the calling thread ([`sql`]); sqlx only applies the
+//! migrations, so databases migrated by earlier versions keep their history.
 
 mod convert;
 mod group_commit;
 mod outbox;
 mod queries;
+mod readers;
+mod sql;
 
 use async_trait::async_trait;
 use group_commit::GroupCommit;
 use helpline_core::store::{ErasedWork, Reader, Store};
 use helpline_core::{Error, StoreError};
 use queries::Conn;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{ConnectOptions, Connection};
+use readers::ReaderPool;
+use rusqlite::{Connection, OpenFlags};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection as _};
 use std::any::Any;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -30,12 +36,15 @@ use std::time::Duration;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Read-only connections kept for concurrent readers.
-const READ_CONNECTIONS: u32 = 8;
+const READ_CONNECTIONS: usize = 8;
+
+/// Prepared statements each connection keeps (the store has about 120 distinct ones).
+const STATEMENT_CACHE: usize = 256;
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
     writer: GroupCommit,
-    readers: SqlitePool,
+    readers: ReaderPool,
 }
 
 impl SqliteStore {
@@ -49,33 +58,59 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let mut writer = options
+        let path = options.get_filename().to_path_buf();
+        let mut migrator = options
             .connect()
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         MIGRATOR
-            .run(&mut writer)
+            .run(&mut migrator)
             .await
             .map_err(|e| StoreError::Migration(Box::new(e)))?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
-            .min_connections(0)
-            .connect_with(options.create_if_missing(false).read_only(true))
+        migrator
+            .close()
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+
+        let writer = open_connection(&path, false)?;
+        let opener_path = path.clone();
+        let readers = ReaderPool::new(READ_CONNECTIONS, move || {
+            open_connection(&opener_path, true)
+        });
         Ok(Self {
-            writer: GroupCommit::start(writer),
+            writer: GroupCommit::start(writer)?,
             readers,
         })
     }
 
     /// Closes every connection, checkpointing the WAL.
     pub async fn close(self) {
-        self.readers.close().await;
+        drop(self.readers);
         if let Some(writer) = self.writer.stop().await {
-            let _ = writer.close().await;
+            let _ = writer.close();
         }
     }
+}
+
+/// A connection to the database file with the store's settings: the writer's (durable commits,
+/// foreign keys enforced) or a reader's (read-only).
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let unavailable = |e: rusqlite::Error| StoreError::Unavailable(Box::new(e));
+    let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch(if read_only {
+        "pragma foreign_keys = on;"
+    } else {
+        "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on;"
+    })
+    .map_err(unavailable)?;
+    Ok(conn)
 }
 
 /// The embedded migrations.
@@ -88,12 +123,13 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.readers.acquire().await.map_err(convert::db)?;
-        conn.ping().await.map_err(convert::db)
+        let conn = self.readers.acquire().await?;
+        conn.query_row("select 1", [], |_| Ok(()))
+            .map_err(convert::db)
     }
 
     async fn reader(&self) -> Result<Box<dyn Reader + '_>, StoreError> {
-        let conn = self.readers.acquire().await.map_err(convert::db)?;
+        let conn = self.readers.acquire().await?;
         Ok(Box::new(Conn(conn)))
     }
 

@@ -1,14 +1,14 @@
 //! The outbox's statements: jobs and webhook endpoints.
 
 use crate::convert::{db, micros, opt_time, parsed, time};
+use crate::sql::{QueryBuilder, Row, query};
 use helpline_core::StoreError;
 use helpline_core::ids::{JobId, WebhookId};
 use helpline_core::outbox::{
     Job, JobKind, JobQuery, JobResult, JobState, NewJob, NewWebhook, Webhook, events_from_text,
     events_to_text,
 };
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite, query};
+use rusqlite::Connection;
 use time::OffsetDateTime;
 
 macro_rules! job_columns {
@@ -18,7 +18,7 @@ macro_rules! job_columns {
     };
 }
 
-fn job_row(row: &SqliteRow) -> Result<Job, StoreError> {
+fn job_row(row: &Row) -> Result<Job, StoreError> {
     let kind: String = row.try_get("kind").map_err(db)?;
     let state: String = row.try_get("state").map_err(db)?;
     let attempts: i64 = row.try_get("attempts").map_err(db)?;
@@ -42,7 +42,7 @@ fn job_row(row: &SqliteRow) -> Result<Job, StoreError> {
     })
 }
 
-fn webhook_row(row: &SqliteRow) -> Result<Webhook, StoreError> {
+fn webhook_row(row: &Row) -> Result<Webhook, StoreError> {
     let events: String = row.try_get("events").map_err(db)?;
     Ok(Webhook {
         id: WebhookId(row.try_get("webhook_id").map_err(db)?),
@@ -54,7 +54,7 @@ fn webhook_row(row: &SqliteRow) -> Result<Webhook, StoreError> {
     })
 }
 
-pub(crate) async fn job(conn: &mut SqliteConnection, id: JobId) -> Result<Option<Job>, StoreError> {
+pub(crate) async fn job(conn: &mut Connection, id: JobId) -> Result<Option<Job>, StoreError> {
     let row = query(concat!(
         "select ",
         job_columns!(),
@@ -67,10 +67,7 @@ pub(crate) async fn job(conn: &mut SqliteConnection, id: JobId) -> Result<Option
     row.as_ref().map(job_row).transpose()
 }
 
-pub(crate) async fn jobs(
-    conn: &mut SqliteConnection,
-    filter: &JobQuery,
-) -> Result<Vec<Job>, StoreError> {
+pub(crate) async fn jobs(conn: &mut Connection, filter: &JobQuery) -> Result<Vec<Job>, StoreError> {
     let rows = query(concat!(
         "select ",
         job_columns!(),
@@ -91,7 +88,7 @@ pub(crate) async fn jobs(
 }
 
 pub(crate) async fn count_jobs_since(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     topic: &str,
     since: OffsetDateTime,
 ) -> Result<u64, StoreError> {
@@ -107,7 +104,7 @@ pub(crate) async fn count_jobs_since(
 }
 
 pub(crate) async fn next_job_due(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
 ) -> Result<Option<OffsetDateTime>, StoreError> {
     let due: Option<i64> =
         query("select min(next_attempt_at) from outbox_job where state = 'pending'")
@@ -119,9 +116,7 @@ pub(crate) async fn next_job_due(
     opt_time(due)
 }
 
-pub(crate) async fn job_claim_holders(
-    conn: &mut SqliteConnection,
-) -> Result<Vec<String>, StoreError> {
+pub(crate) async fn job_claim_holders(conn: &mut Connection) -> Result<Vec<String>, StoreError> {
     let rows = query(
         "select distinct claimed_by from outbox_job \
          where state = 'pending' and claimed_by is not null order by claimed_by",
@@ -132,7 +127,7 @@ pub(crate) async fn job_claim_holders(
     rows.iter().map(|row| row.try_get(0).map_err(db)).collect()
 }
 
-pub(crate) async fn webhooks(conn: &mut SqliteConnection) -> Result<Vec<Webhook>, StoreError> {
+pub(crate) async fn webhooks(conn: &mut Connection) -> Result<Vec<Webhook>, StoreError> {
     let rows = query(
         "select webhook_id, url, events, secret, description, created_at from webhook \
          order by webhook_id",
@@ -144,7 +139,7 @@ pub(crate) async fn webhooks(conn: &mut SqliteConnection) -> Result<Vec<Webhook>
 }
 
 pub(crate) async fn webhook(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: WebhookId,
 ) -> Result<Option<Webhook>, StoreError> {
     let row = query(
@@ -159,7 +154,7 @@ pub(crate) async fn webhook(
 }
 
 pub(crate) async fn insert_job(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     job: &NewJob,
     now: OffsetDateTime,
 ) -> Result<JobId, StoreError> {
@@ -182,7 +177,7 @@ pub(crate) async fn insert_job(
 }
 
 pub(crate) async fn claim_jobs(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     kinds: &[JobKind],
     holder: &str,
     now: OffsetDateTime,
@@ -194,7 +189,7 @@ pub(crate) async fn claim_jobs(
     }
     // One statement picks and claims; this transaction holds SQLite's only write lock, so no
     // other worker can claim the same rows in between.
-    let mut sql = QueryBuilder::<Sqlite>::new("update outbox_job set attempts = attempts + 1, ");
+    let mut sql = QueryBuilder::new("update outbox_job set attempts = attempts + 1, ");
     sql.push("next_attempt_at = ")
         .push_bind(micros(until))
         .push(", claimed_by = ")
@@ -220,7 +215,7 @@ pub(crate) async fn claim_jobs(
 }
 
 pub(crate) async fn finish_job(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: JobId,
     attempt: u32,
     result: &JobResult,
@@ -255,7 +250,7 @@ pub(crate) async fn finish_job(
 }
 
 pub(crate) async fn release_jobs(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     holder: &str,
     now: OffsetDateTime,
 ) -> Result<u64, StoreError> {
@@ -272,7 +267,7 @@ pub(crate) async fn release_jobs(
 }
 
 pub(crate) async fn requeue_job(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: JobId,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
@@ -291,7 +286,7 @@ pub(crate) async fn requeue_job(
 }
 
 pub(crate) async fn purge_jobs(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     before: OffsetDateTime,
 ) -> Result<u64, StoreError> {
     Ok(
@@ -305,7 +300,7 @@ pub(crate) async fn purge_jobs(
 }
 
 pub(crate) async fn insert_webhook(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     webhook: &NewWebhook,
     now: OffsetDateTime,
 ) -> Result<Webhook, StoreError> {
@@ -334,7 +329,7 @@ pub(crate) async fn insert_webhook(
 }
 
 pub(crate) async fn delete_webhook(
-    conn: &mut SqliteConnection,
+    conn: &mut Connection,
     id: WebhookId,
 ) -> Result<bool, StoreError> {
     let deleted = query("delete from webhook where webhook_id = $1")

@@ -1,6 +1,7 @@
 //! The [`Reader`] and [`Writer`] implementations: every SQL statement of the SQLite store.
 
 use crate::convert::{db, ip, micros, opt_time, parsed, time};
+use crate::sql::{QueryBuilder, Row, query};
 use async_trait::async_trait;
 use helpline_core::StoreError;
 use helpline_core::apikey::{
@@ -26,8 +27,7 @@ use helpline_core::store::{Reader, RowCounts, TicketDraft, TicketQuery, Writer};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::{CustomerContact, User};
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite, query};
+use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::ops::DerefMut;
 use time::OffsetDateTime;
@@ -35,8 +35,8 @@ use time::OffsetDateTime;
 /// A connection (pooled reader, or the writer inside a transaction) seen as a store reader/writer.
 pub(crate) struct Conn<C>(pub(crate) C);
 
-impl<C: DerefMut<Target = SqliteConnection> + Send> Conn<C> {
-    fn conn(&mut self) -> &mut SqliteConnection {
+impl<C: DerefMut<Target = Connection> + Send> Conn<C> {
+    fn conn(&mut self) -> &mut Connection {
         &mut self.0
     }
 }
@@ -114,7 +114,7 @@ macro_rules! event_select {
     };
 }
 
-fn ticket_row(row: &SqliteRow) -> Result<Ticket, StoreError> {
+fn ticket_row(row: &Row) -> Result<Ticket, StoreError> {
     Ok(Ticket {
         id: TicketId(row.try_get("ticket_id").map_err(db)?),
         number: TicketNumber::from_stored(row.try_get("number").map_err(db)?),
@@ -144,7 +144,7 @@ fn ticket_row(row: &SqliteRow) -> Result<Ticket, StoreError> {
     })
 }
 
-fn entry_row(row: &SqliteRow) -> Result<ThreadEntry, StoreError> {
+fn entry_row(row: &Row) -> Result<ThreadEntry, StoreError> {
     let user_id: Option<i64> = row.try_get("user_id").map_err(db)?;
     let staff_id: Option<i64> = row.try_get("staff_id").map_err(db)?;
     let author = match (user_id, staff_id) {
@@ -186,7 +186,7 @@ fn entry_row(row: &SqliteRow) -> Result<ThreadEntry, StoreError> {
     })
 }
 
-fn inbound_row(row: &SqliteRow) -> Result<InboundRecord, StoreError> {
+fn inbound_row(row: &Row) -> Result<InboundRecord, StoreError> {
     Ok(InboundRecord {
         id: InboundId(row.try_get("inbound_id").map_err(db)?),
         source: row.try_get("source").map_err(db)?,
@@ -217,7 +217,7 @@ fn inbound_row(row: &SqliteRow) -> Result<InboundRecord, StoreError> {
 
 /// A mailbox row back. The address is rebuilt from its columns (never re-parsed from a URL, so a
 /// password or folder holding URL syntax comes back as stored).
-fn mailbox_row(row: &SqliteRow) -> Result<Mailbox, StoreError> {
+fn mailbox_row(row: &Row) -> Result<Mailbox, StoreError> {
     let protocol: String = row.try_get("protocol").map_err(db)?;
     let port: i64 = row.try_get("port").map_err(db)?;
     let after_fetch: String = row.try_get("after_fetch").map_err(db)?;
@@ -242,7 +242,7 @@ fn mailbox_row(row: &SqliteRow) -> Result<Mailbox, StoreError> {
     })
 }
 
-fn attachment_row(row: &SqliteRow) -> Result<Attachment, StoreError> {
+fn attachment_row(row: &Row) -> Result<Attachment, StoreError> {
     Ok(Attachment {
         id: AttachmentId(row.try_get("attachment_id").map_err(db)?),
         entry_id: EntryId(row.try_get("entry_id").map_err(db)?),
@@ -255,7 +255,7 @@ fn attachment_row(row: &SqliteRow) -> Result<Attachment, StoreError> {
     })
 }
 
-fn key_row(row: &SqliteRow) -> Result<ApiKey, StoreError> {
+fn key_row(row: &Row) -> Result<ApiKey, StoreError> {
     let ip_rules: String = row.try_get("ip_rules").map_err(db)?;
     let scopes: String = row.try_get("scopes").map_err(db)?;
     Ok(ApiKey {
@@ -269,7 +269,7 @@ fn key_row(row: &SqliteRow) -> Result<ApiKey, StoreError> {
     })
 }
 
-fn topic_row(row: &SqliteRow) -> Result<HelpTopic, StoreError> {
+fn topic_row(row: &Row) -> Result<HelpTopic, StoreError> {
     Ok(HelpTopic {
         id: TopicId(row.try_get("topic_id").map_err(db)?),
         name: row.try_get("name").map_err(db)?,
@@ -283,7 +283,7 @@ fn topic_row(row: &SqliteRow) -> Result<HelpTopic, StoreError> {
     })
 }
 
-fn staff_row(row: &SqliteRow) -> Result<Staff, StoreError> {
+fn staff_row(row: &Row) -> Result<Staff, StoreError> {
     let email: String = row.try_get("email").map_err(db)?;
     Ok(Staff {
         id: StaffId(row.try_get("staff_id").map_err(db)?),
@@ -296,7 +296,7 @@ fn staff_row(row: &SqliteRow) -> Result<Staff, StoreError> {
     })
 }
 
-fn department_row(row: &SqliteRow) -> Result<Department, StoreError> {
+fn department_row(row: &Row) -> Result<Department, StoreError> {
     Ok(Department {
         id: DepartmentId(row.try_get("department_id").map_err(db)?),
         name: row.try_get("name").map_err(db)?,
@@ -305,7 +305,7 @@ fn department_row(row: &SqliteRow) -> Result<Department, StoreError> {
     })
 }
 
-fn status_row(row: &SqliteRow) -> Result<TicketStatus, StoreError> {
+fn status_row(row: &Row) -> Result<TicketStatus, StoreError> {
     Ok(TicketStatus {
         id: StatusId(row.try_get("status_id").map_err(db)?),
         name: row.try_get("name").map_err(db)?,
@@ -319,7 +319,7 @@ fn status_row(row: &SqliteRow) -> Result<TicketStatus, StoreError> {
     })
 }
 
-fn priority_row(row: &SqliteRow) -> Result<Priority, StoreError> {
+fn priority_row(row: &Row) -> Result<Priority, StoreError> {
     Ok(Priority {
         id: PriorityId(row.try_get("priority_id").map_err(db)?),
         name: row.try_get("name").map_err(db)?,
@@ -328,7 +328,7 @@ fn priority_row(row: &SqliteRow) -> Result<Priority, StoreError> {
     })
 }
 
-fn event_row(row: &SqliteRow) -> Result<Event, StoreError> {
+fn event_row(row: &Row) -> Result<Event, StoreError> {
     Ok(Event {
         id: EventId(row.try_get("event_id").map_err(db)?),
         ticket_id: row
@@ -356,7 +356,7 @@ fn event_row(row: &SqliteRow) -> Result<Event, StoreError> {
 }
 
 /// Groups `(user row, address)` join rows into users with all their addresses.
-fn users_from_rows(rows: &[SqliteRow]) -> Result<Vec<User>, StoreError> {
+fn users_from_rows(rows: &[Row]) -> Result<Vec<User>, StoreError> {
     let mut users: Vec<User> = Vec::new();
     for row in rows {
         let id = UserId(row.try_get("user_id").map_err(db)?);
@@ -386,15 +386,15 @@ macro_rules! user_select {
 }
 
 fn map_rows<T>(
-    rows: &[SqliteRow],
-    convert: fn(&SqliteRow) -> Result<T, StoreError>,
+    rows: &[Row],
+    convert: fn(&Row) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     rows.iter().map(convert).collect()
 }
 
 fn map_optional<T>(
-    row: Option<SqliteRow>,
-    convert: fn(&SqliteRow) -> Result<T, StoreError>,
+    row: Option<Row>,
+    convert: fn(&Row) -> Result<T, StoreError>,
 ) -> Result<Option<T>, StoreError> {
     row.as_ref().map(convert).transpose()
 }
@@ -435,7 +435,7 @@ fn fts5_query(text: &str) -> Option<String> {
 const MESSAGE_ID_BATCH: usize = 500;
 
 /// An idempotency record read back.
-fn idempotency_row(row: &SqliteRow) -> Result<IdempotencyRecord, StoreError> {
+fn idempotency_row(row: &Row) -> Result<IdempotencyRecord, StoreError> {
     let status: i64 = row.try_get("status").map_err(db)?;
     Ok(IdempotencyRecord {
         request_hash: row.try_get("request_hash").map_err(db)?,
@@ -448,7 +448,7 @@ fn idempotency_row(row: &SqliteRow) -> Result<IdempotencyRecord, StoreError> {
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
+impl<C: DerefMut<Target = Connection> + Send> Reader for Conn<C> {
     async fn job(&mut self, id: JobId) -> Result<Option<Job>, StoreError> {
         crate::outbox::job(self.conn(), id).await
     }
@@ -556,7 +556,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
         let mut newest: Option<(TicketId, EntryId)> = None;
         for batch in message_ids.chunks(MESSAGE_ID_BATCH) {
             // Exact comparison: the column has SQLite's default binary collation.
-            let mut sql = QueryBuilder::<Sqlite>::new(
+            let mut sql = QueryBuilder::new(
                 "select ticket_id, entry_id from thread_entry where mail_message_id in (",
             );
             let mut ids = sql.separated(", ");
@@ -629,7 +629,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
 
     async fn tickets(&mut self, query: &TicketQuery) -> Result<Vec<Ticket>, StoreError> {
         // Every value goes in as a bind parameter; only fixed SQL fragments are pushed.
-        let mut sql = QueryBuilder::<Sqlite>::new(concat!(ticket_select!(), "where true"));
+        let mut sql = QueryBuilder::new(concat!(ticket_select!(), "where true"));
         if let Some(status) = query.status {
             sql.push(" and status_id = ").push_bind(status.0);
         }
@@ -954,7 +954,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> Reader for Conn<C> {
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = SqliteConnection> + Send> Writer for Conn<C> {
+impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     async fn insert_job(&mut self, job: &NewJob, now: OffsetDateTime) -> Result<JobId, StoreError> {
         crate::outbox::insert_job(self.conn(), job, now).await
     }

@@ -1,0 +1,95 @@
+//! The read-only connections: a small pool, opened on first need and kept.
+
+use helpline_core::StoreError;
+use rusqlite::Connection;
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// Opens one more read-only connection.
+type Opener = Box<dyn Fn() -> Result<Connection, StoreError> + Send + Sync>;
+
+/// At most `size` read-only connections, handed out one per reader.
+pub(crate) struct ReaderPool {
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+    open: Opener,
+}
+
+impl ReaderPool {
+    /// A pool of up to `size` connections made by `open`.
+    pub(crate) fn new(
+        size: usize,
+        open: impl Fn() -> Result<Connection, StoreError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            idle: Mutex::new(Vec::with_capacity(size)),
+            permits: Semaphore::new(size),
+            open: Box::new(open),
+        }
+    }
+
+    /// A connection for the caller alone; waits while every connection is in use.
+    pub(crate) async fn acquire(&self) -> Result<PooledReader<'_>, StoreError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => (self.open)()?,
+        };
+        Ok(PooledReader {
+            conn: Some(conn),
+            pool: self,
+            _permit: permit,
+        })
+    }
+}
+
+/// A connection borrowed from the pool; it goes back when dropped.
+pub(crate) struct PooledReader<'p> {
+    conn: Option<Connection>,
+    pool: &'p ReaderPool,
+    _permit: SemaphorePermit<'p>,
+}
+
+impl Deref for PooledReader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+            .as_ref()
+            .expect("a pooled connection is present until dropped")
+    }
+}
+
+impl DerefMut for PooledReader<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn
+            .as_mut()
+            .expect("a pooled connection is present until dropped")
+    }
+}
+
+impl Drop for PooledReader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // A connection left inside a transaction (a reader dropped mid-statement cannot, but
+            // be safe) is not reused.
+            if conn.is_autocommit() {
+                self.pool
+                    .idle
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(conn);
+            }
+        }
+    }
+}
