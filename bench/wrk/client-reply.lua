@@ -1,7 +1,8 @@
 -- wrk script: customer replies (POST /api/v1/tickets/{number}/messages) spread over existing
 -- tickets, loopback only.
 -- env: API_KEY (messages:create), TICKETS = "number:email,number:email,…" (owners of each ticket)
--- usage: API_KEY=... TICKETS=... wrk -t2 -c8 -d10s --latency -s wrk-client-reply.lua http://127.0.0.1:8080
+-- usage: API_KEY=... TICKETS=... wrk -t2 -c8 -d10s --latency -s bench/wrk/client-reply.lua http://127.0.0.1:8080
+-- (bench/run client-reply creates the tickets and runs it)
 local threads = {}
 local next_id = 0
 function setup(thread)
