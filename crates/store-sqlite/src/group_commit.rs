@@ -51,18 +51,28 @@ pub(crate) struct GroupCommit {
 impl GroupCommit {
     /// Starts the committer thread; it owns `writer` from now on. Units run inside the current
     /// Tokio runtime's context, so they may use Tokio's clocks and channels.
-    pub(crate) fn start(writer: Connection) -> Result<Self, StoreError> {
+    ///
+    /// `checkpointer` is a second connection that copies committed pages from the WAL back into
+    /// the database file on a thread of its own, so the writer never does it inside a commit
+    /// (the writer's automatic checkpoints are off).
+    pub(crate) fn start(writer: Connection, checkpointer: Connection) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let (stop_signal, stopped) = oneshot::channel();
+        let (committed, commits) = std::sync::mpsc::sync_channel(1);
         let runtime = tokio::runtime::Handle::try_current().ok();
+        let unavailable = |e: std::io::Error| StoreError::Unavailable(Box::new(e));
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".to_owned())
+            .spawn(move || checkpoint_after_commits(&checkpointer, &commits))
+            .map_err(unavailable)?;
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || {
                 let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                let conn = run(writer, receiver);
+                let conn = run(writer, receiver, &committed);
                 let _ = stop_signal.send(conn);
             })
-            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+            .map_err(unavailable)?;
         Ok(Self { queue, stopped })
     }
 
@@ -85,7 +95,11 @@ impl GroupCommit {
 }
 
 /// The committer: take what is waiting, commit it, repeat until every sender is gone.
-fn run(mut conn: Connection, mut queue: mpsc::Receiver<Unit>) -> Connection {
+fn run(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<Unit>,
+    committed: &std::sync::mpsc::SyncSender<()>,
+) -> Connection {
     while let Some(first) = queue.blocking_recv() {
         let mut units = vec![first];
         while units.len() < MAX_BATCH {
@@ -101,8 +115,24 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Unit>) -> Connection {
         } else {
             commit_together(&mut conn, units);
         }
+        // Full means a checkpoint is already due; nothing to add.
+        let _ = committed.try_send(());
     }
     conn
+}
+
+/// Least time between two checkpoints while commits keep coming.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The checkpointer: after commits, copy the WAL's committed pages into the database file
+/// (`PASSIVE`: it never waits for, or blocks, the writer or readers). Ends when the writer does.
+fn checkpoint_after_commits(conn: &Connection, commits: &std::sync::mpsc::Receiver<()>) {
+    while commits.recv().is_ok() {
+        if let Err(error) = conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
+            tracing::warn!(%error, "WAL checkpoint failed; the next one retries");
+        }
+        std::thread::sleep(CHECKPOINT_INTERVAL);
+    }
 }
 
 /// One unit in its own transaction: no savepoint needed.
@@ -112,7 +142,7 @@ fn commit_alone(conn: &mut Connection, unit: Unit) {
         return;
     }
     let outcome = match run_unit(conn, unit.work) {
-        Ok(value) => match conn.execute_batch("COMMIT") {
+        Ok(value) => match index_pending(conn).and_then(|()| conn.execute_batch("COMMIT")) {
             Ok(_) => Ok(value),
             Err(error) => {
                 abandon(conn);
@@ -177,8 +207,8 @@ fn commit_together(conn: &mut Connection, units: Vec<Unit>) {
             },
         }
     }
-    match conn.execute_batch("COMMIT") {
-        Ok(_) => {
+    match index_pending(conn).and_then(|()| conn.execute_batch("COMMIT")) {
+        Ok(()) => {
             for (reply, value) in succeeded {
                 let _ = reply.send(Ok(value));
             }
@@ -188,6 +218,21 @@ fn commit_together(conn: &mut Connection, units: Vec<Unit>) {
             fail_batch(conn, succeeded, &message);
         }
     }
+}
+
+/// Adds the entries written in this transaction to the full-text index, all in one statement
+/// after the last savepoint, so that FTS5 writes one index segment per commit (see migration
+/// 0008).
+fn index_pending(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "insert into thread_entry_fts (rowid, title, body) \
+         select e.entry_id, e.title, e.body from fts_pending p \
+         join thread_entry e on e.entry_id = p.entry_id",
+    )?
+    .execute([])?;
+    conn.prepare_cached("delete from fts_pending")?
+        .execute([])?;
+    Ok(())
 }
 
 /// Commits units that have not run yet after their batch failed.

@@ -73,12 +73,13 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
 
         let writer = open_connection(&path, false)?;
+        let checkpointer = open_connection(&path, false)?;
         let opener_path = path.clone();
         let readers = ReaderPool::new(READ_CONNECTIONS, move || {
             open_connection(&opener_path, true)
         });
         Ok(Self {
-            writer: GroupCommit::start(writer)?,
+            writer: GroupCommit::start(writer, checkpointer)?,
             readers,
         })
     }
@@ -107,7 +108,8 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     conn.execute_batch(if read_only {
         "pragma foreign_keys = on;"
     } else {
-        "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on;"
+        "pragma journal_mode = wal; pragma synchronous = full; pragma foreign_keys = on; \
+         pragma temp_store = memory; pragma wal_autocheckpoint = 0;"
     })
     .map_err(unavailable)?;
     Ok(conn)
