@@ -49,8 +49,8 @@ fn text(body: &str) -> MessageBody {
     MessageBody::parse(body, BodyFormat::Text).expect("test body is valid")
 }
 
-/// A valid new ticket for `address` (also for the outbox cases).
-pub(crate) fn sample_ticket(address: &str) -> NewTicket {
+/// A valid new ticket for `address` (also for the outbox cases and stores' own tests).
+pub fn sample_ticket(address: &str) -> NewTicket {
     new_ticket(address)
 }
 

@@ -14,3 +14,125 @@ async fn fresh_store() -> Option<TestStore> {
 }
 
 conformance_suite!(fresh_store);
+
+/// Full-text indexing happens once per commit (migration 0008): what the writer commits is
+/// searchable, the queue is empty afterwards, and edits made outside the store — of indexed
+/// entries and of entries still queued — keep the external-content index consistent.
+mod indexing_at_commit {
+    use helpline_core::event::Actor;
+    use helpline_core::service::DeskSettings;
+    use helpline_core::service::tickets::open_ticket;
+    use helpline_core::store::Store;
+    use helpline_store_conformance::cases::sample_ticket;
+    use helpline_store_sqlite::SqliteStore;
+    use rusqlite::Connection;
+
+    fn matches(conn: &Connection, word: &str) -> Vec<i64> {
+        let mut statement = conn
+            .prepare(
+                "select rowid from thread_entry_fts where thread_entry_fts match ?1 order by rowid",
+            )
+            .expect("prepare search");
+        statement
+            .query_map([word], |row| row.get(0))
+            .expect("search")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    fn integrity_check(conn: &Connection) {
+        conn.execute(
+            "insert into thread_entry_fts (thread_entry_fts, rank) values ('integrity-check', 1)",
+            [],
+        )
+        .expect("the full-text index matches thread_entry");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn entries_are_indexed_when_committed_and_edits_stay_consistent() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("helpline.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open SQLite store");
+        let store: &dyn Store = &store;
+
+        // Forty tickets at once: the writer commits them in shared transactions.
+        let opened = futures::future::join_all((0..40).map(|i| {
+            let mut new = sample_ticket(&format!("customer{i}@example.com"));
+            new.message = helpline_core::body::MessageBody::parse(
+                &format!("word{i} appears in ticket number {i} only"),
+                helpline_core::body::BodyFormat::Text,
+            )
+            .expect("body");
+            async move {
+                open_ticket(store, &DeskSettings::default(), new, Actor::system())
+                    .await
+                    .expect("ticket opened")
+            }
+        }))
+        .await;
+
+        let conn = Connection::open(&path).expect("second connection");
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .expect("busy timeout");
+        let pending: i64 = conn
+            .query_row("select count(*) from fts_pending", [], |row| row.get(0))
+            .expect("count queue");
+        assert_eq!(pending, 0, "nothing stays queued after a commit");
+        for (i, ticket) in opened.iter().enumerate() {
+            assert_eq!(
+                matches(&conn, &format!("word{i}")),
+                vec![ticket.first_entry.id.0]
+            );
+        }
+        integrity_check(&conn);
+
+        // An indexed entry edited: its old words go, its new ones come.
+        let first = opened[0].first_entry.id.0;
+        conn.execute(
+            "update thread_entry set body = 'replacement text' where entry_id = ?1",
+            [first],
+        )
+        .expect("edit an indexed entry");
+        assert!(matches(&conn, "word0").is_empty());
+        assert_eq!(matches(&conn, "replacement"), vec![first]);
+        integrity_check(&conn);
+
+        // An entry queued and edited (and another queued and deleted) before the indexing step:
+        // the index gets the edited text and nothing of the deleted one.
+        conn.execute_batch(
+            "begin immediate;
+             insert into thread_entry (ticket_id, kind, user_id, staff_id, display_name, title,
+                 body, format, source, ip, api_key_id, mail_message_id, mail_in_reply_to,
+                 mail_references, flags, created_at)
+             select ticket_id, kind, user_id, staff_id, display_name, null, 'queued original',
+                 format, source, ip, api_key_id, null, null, null, flags, created_at
+             from thread_entry where entry_id = (select min(entry_id) from thread_entry);
+             update thread_entry set body = 'queued edited'
+                 where entry_id = (select max(entry_id) from thread_entry);
+             insert into thread_entry (ticket_id, kind, user_id, staff_id, display_name, title,
+                 body, format, source, ip, api_key_id, mail_message_id, mail_in_reply_to,
+                 mail_references, flags, created_at)
+             select ticket_id, kind, user_id, staff_id, display_name, null, 'queued deleted',
+                 format, source, ip, api_key_id, null, null, null, flags, created_at
+             from thread_entry where entry_id = (select min(entry_id) from thread_entry);
+             delete from thread_entry where entry_id = (select max(entry_id) from thread_entry);
+             insert into thread_entry_fts (rowid, title, body)
+                 select e.entry_id, e.title, e.body from fts_pending p
+                 join thread_entry e on e.entry_id = p.entry_id;
+             delete from fts_pending;
+             commit;",
+        )
+        .expect("raw writes with the documented indexing step");
+        let edited: i64 = conn
+            .query_row("select max(entry_id) from thread_entry", [], |row| {
+                row.get(0)
+            })
+            .expect("newest entry");
+        assert_eq!(matches(&conn, "edited"), vec![edited]);
+        assert!(matches(&conn, "original").is_empty());
+        assert!(matches(&conn, "deleted").is_empty());
+        integrity_check(&conn);
+    }
+}
