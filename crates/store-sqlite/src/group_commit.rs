@@ -52,27 +52,21 @@ impl GroupCommit {
     /// Starts the committer thread; it owns `writer` from now on. Units run inside the current
     /// Tokio runtime's context, so they may use Tokio's clocks and channels.
     ///
-    /// `checkpointer` is a second connection that copies committed pages from the WAL back into
-    /// the database file on a thread of its own, so the writer never does it inside a commit
-    /// (the writer's automatic checkpoints are off).
-    pub(crate) fn start(writer: Connection, checkpointer: Connection) -> Result<Self, StoreError> {
+    /// The writer's automatic checkpoints must be off (`wal_autocheckpoint = 0`): SQLite would
+    /// run them inside `COMMIT`, before the units are answered. The committer checkpoints itself,
+    /// after answering, every [`CHECKPOINT_EVERY`] commits.
+    pub(crate) fn start(writer: Connection) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let (stop_signal, stopped) = oneshot::channel();
-        let (committed, commits) = std::sync::mpsc::sync_channel(1);
         let runtime = tokio::runtime::Handle::try_current().ok();
-        let unavailable = |e: std::io::Error| StoreError::Unavailable(Box::new(e));
-        std::thread::Builder::new()
-            .name("sqlite-checkpoint".to_owned())
-            .spawn(move || checkpoint_after_commits(&checkpointer, &commits))
-            .map_err(unavailable)?;
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || {
                 let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                let conn = run(writer, receiver, &committed);
+                let conn = run(writer, receiver);
                 let _ = stop_signal.send(conn);
             })
-            .map_err(unavailable)?;
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(Self { queue, stopped })
     }
 
@@ -95,11 +89,8 @@ impl GroupCommit {
 }
 
 /// The committer: take what is waiting, commit it, repeat until every sender is gone.
-fn run(
-    mut conn: Connection,
-    mut queue: mpsc::Receiver<Unit>,
-    committed: &std::sync::mpsc::SyncSender<()>,
-) -> Connection {
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Unit>) -> Connection {
+    let mut commits_since_checkpoint = 0;
     while let Some(first) = queue.blocking_recv() {
         let mut units = vec![first];
         while units.len() < MAX_BATCH {
@@ -115,23 +106,26 @@ fn run(
         } else {
             commit_together(&mut conn, units);
         }
-        // Full means a checkpoint is already due; nothing to add.
-        let _ = committed.try_send(());
+        commits_since_checkpoint += 1;
+        if commits_since_checkpoint >= CHECKPOINT_EVERY {
+            checkpoint(&conn);
+            commits_since_checkpoint = 0;
+        }
     }
     conn
 }
 
-/// Least time between two checkpoints while commits keep coming.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+/// Commits between two checkpoints. A commit adds a few dozen pages to the WAL, so this keeps it
+/// near SQLite's default of a checkpoint per 1,000 pages.
+const CHECKPOINT_EVERY: u32 = 32;
 
-/// The checkpointer: after commits, copy the WAL's committed pages into the database file
-/// (`PASSIVE`: it never waits for, or blocks, the writer or readers). Ends when the writer does.
-fn checkpoint_after_commits(conn: &Connection, commits: &std::sync::mpsc::Receiver<()>) {
-    while commits.recv().is_ok() {
-        if let Err(error) = conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
-            tracing::warn!(%error, "WAL checkpoint failed; the next one retries");
-        }
-        std::thread::sleep(CHECKPOINT_INTERVAL);
+/// Copies the WAL's committed pages into the database file (`PASSIVE`: readers are not waited
+/// for). Run by the writer between batches: with no commit running meanwhile it usually copies
+/// everything, and the next transaction then starts the WAL file over — a checkpoint on another
+/// connection, racing the writer's commits, let the file grow without end.
+fn checkpoint(conn: &Connection) {
+    if let Err(error) = conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
+        tracing::warn!(%error, "WAL checkpoint failed; the next one retries");
     }
 }
 

@@ -73,13 +73,12 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
 
         let writer = open_connection(&path, false)?;
-        let checkpointer = open_connection(&path, false)?;
         let opener_path = path.clone();
         let readers = ReaderPool::new(READ_CONNECTIONS, move || {
             open_connection(&opener_path, true)
         });
         Ok(Self {
-            writer: GroupCommit::start(writer, checkpointer)?,
+            writer: GroupCommit::start(writer)?,
             readers,
         })
     }
