@@ -32,7 +32,7 @@ use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, Th
 use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::{CustomerContact, User};
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::{Postgres, QueryBuilder, Row, query};
+use sqlx::{Connection, Postgres, QueryBuilder, Row, query};
 use std::collections::BTreeMap;
 use std::ops::DerefMut;
 use time::OffsetDateTime;
@@ -469,6 +469,195 @@ fn required<T>(what: &str, value: Option<T>) -> Result<T, StoreError> {
     value.ok_or_else(|| StoreError::Corrupt(format!("no {what} is configured")))
 }
 
+/// A search for `text`, newest first: exactly the page one statement over every ticket gives,
+/// at a cost that follows how far back the page reaches or how many entries hold the words,
+/// whichever is less.
+///
+/// Two plans answer a search. Gathering the matching entries first (the GIN index, then each
+/// entry's ticket) costs what the words' entries number: little for a rare word, seconds for a
+/// common one (8 s at a million tickets for a word in one entry in six). Walking the tickets
+/// newest first and probing each one's entries stops as soon as the page is full: instant for a
+/// common word, a scan of the whole table for a rare one, or for two common words that seldom
+/// share an entry. So the planner's estimate of the matching entries decides: when the newest
+/// [`RECENT_TICKETS`] tickets (below the cursor) should hold a page of them, those are searched
+/// first (an unnamed statement, planned for the actual words, which probes), and the older
+/// tickets are gathered only if the page is still not full — a misjudged word costs one such
+/// window at most. Otherwise every ticket is gathered at once. The two steps split the tickets
+/// at `lo` (each is in exactly one) and read one snapshot, so the page is the one-statement
+/// page.
+async fn search(
+    conn: &mut PgConnection,
+    filter: &TicketQuery,
+    text: &str,
+) -> Result<Vec<Ticket>, StoreError> {
+    let top = match filter.before {
+        Some(before) => before.0,
+        None => query("select coalesce(max(ticket_id), 0) + 1 from ticket")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db)?
+            .try_get(0)
+            .map_err(db)?,
+    };
+    let lo = top.saturating_sub(RECENT_TICKETS);
+    let page = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+    let probe_first = lo > 1 && {
+        let estimate = estimated_matches(conn, text).await?;
+        PROBE_ALWAYS
+            || estimate.is_none_or(|entries| {
+                // Entries expected among the window's tickets, if the words are spread evenly.
+                entries * RECENT_TICKETS as f64 / top as f64 >= page as f64
+            })
+    };
+    if !probe_first {
+        let rows = ticket_statement(filter, Some((text, Span::All)), filter.limit)
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        return map_rows(&rows, ticket_row);
+    }
+    let rows = ticket_statement(filter, Some((text, Span::From(lo))), filter.limit)
+        .build()
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db)?;
+    let mut found = map_rows(&rows, ticket_row)?;
+    let missing = page.saturating_sub(found.len());
+    if missing > 0 {
+        let rest = u32::try_from(missing).unwrap_or(u32::MAX);
+        let rows = ticket_statement(filter, Some((text, Span::Below(lo))), rest)
+            .build()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db)?;
+        found.extend(map_rows(&rows, ticket_row)?);
+    }
+    Ok(found)
+}
+
+/// The planner's estimate of how many entries hold every word of `text` (from the lexeme
+/// statistics ANALYZE keeps), read off the first line of the plan, `… (cost=… rows=N width=…)`;
+/// `None` when that line does not read as expected.
+async fn estimated_matches(conn: &mut PgConnection, text: &str) -> Result<Option<f64>, StoreError> {
+    let row = query(
+        "explain select 1 from thread_entry e \
+         where e.search_vector @@ plainto_tsquery('simple', $1)",
+    )
+    .bind(text)
+    .persistent(false)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    let plan: String = row.try_get(0).map_err(db)?;
+    Ok(plan
+        .split(" rows=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|rows| rows.parse().ok()))
+}
+
+/// How many of the newest tickets (below the cursor) a search probes first, in ticket ids.
+#[cfg(not(test))]
+const RECENT_TICKETS: i64 = 1000;
+/// Small in unit tests, so that a handful of tickets spans both steps of a search.
+#[cfg(test)]
+const RECENT_TICKETS: i64 = 3;
+
+/// Whether searches probe the newest tickets first whatever the estimate: in unit tests, whose
+/// tiny tables make every word look rare, so that both steps are exercised.
+const PROBE_ALWAYS: bool = cfg!(test);
+
+/// Which tickets a search statement looks at, and how.
+#[derive(Debug, Clone, Copy)]
+enum Span {
+    /// Every ticket: the matching entries are gathered first.
+    All,
+    /// Tickets from this id on: each one's entries are probed (or gathered, as planned).
+    From(i64),
+    /// Tickets below this id: the matching entries are gathered first.
+    Below(i64),
+}
+
+/// The listing statement: `filter`'s conditions, the search `text` over the tickets of a
+/// [`Span`], newest first, at most `limit` rows. Every value goes in as a bind parameter; only
+/// fixed SQL fragments are pushed.
+fn ticket_statement(
+    filter: &TicketQuery,
+    text: Option<(&str, Span)>,
+    limit: u32,
+) -> QueryBuilder<Postgres> {
+    let mut sql = QueryBuilder::<Postgres>::new(concat!(ticket_select!(), "where true"));
+    if let Some(status) = filter.status {
+        sql.push(" and status_id = ").push_bind(status.0);
+    }
+    if let Some(state) = filter.state {
+        sql.push(" and status_id in (select status_id from ticket_status where state in (");
+        let mut states = sql.separated(", ");
+        for state in states_matching(state) {
+            states.push_bind(state.as_str());
+        }
+        sql.push("))");
+    }
+    if let Some(customer) = filter.customer {
+        sql.push(" and user_id = ").push_bind(customer.0);
+    }
+    if let Some(department) = filter.department {
+        sql.push(" and department_id = ").push_bind(department.0);
+    }
+    if let Some(assignee) = filter.assignee {
+        sql.push(" and assignee_id = ").push_bind(assignee.0);
+    }
+    if let Some(topic) = filter.topic {
+        sql.push(" and topic_id = ").push_bind(topic.0);
+    }
+    if let Some(since) = filter.updated_since {
+        sql.push(" and updated_at >= ").push_bind(since);
+    }
+    // plainto_tsquery reads the text as plain words, all required, and ignores any operator
+    // characters in it; a ticket matches when one of its entries holds every word (its first
+    // entry's title is the subject).
+    match text {
+        None => {}
+        Some((text, Span::From(lo))) => {
+            sql.push(" and ticket_id >= ")
+                .push_bind(lo)
+                .push(
+                    " and exists (select 1 from thread_entry e \
+                     where e.ticket_id = ticket.ticket_id \
+                     and e.search_vector @@ plainto_tsquery('simple', ",
+                )
+                .push_bind(text.to_owned())
+                .push("))");
+        }
+        Some((text, span @ (Span::All | Span::Below(_)))) => {
+            // The matching ticket ids are gathered first (the GIN index), then looked up.
+            // Written as `in (subquery)`, the planner could still choose to walk the tickets
+            // newest first, probing each: over every ticket, for a rare word.
+            if let Span::Below(lo) = span {
+                sql.push(" and ticket_id < ").push_bind(lo);
+            }
+            sql.push(
+                " and ticket_id = any(array(select e.ticket_id from thread_entry e \
+                 where e.search_vector @@ plainto_tsquery('simple', ",
+            )
+            .push_bind(text.to_owned())
+            .push(")");
+            if let Span::Below(lo) = span {
+                sql.push(" and e.ticket_id < ").push_bind(lo);
+            }
+            sql.push("))");
+        }
+    }
+    if let Some(before) = filter.before {
+        sql.push(" and ticket_id < ").push_bind(before.0);
+    }
+    sql.push(" order by ticket_id desc limit ")
+        .push_bind(i64::from(limit));
+    sql
+}
+
 /// The stored states a listing's `state` filter admits: closed includes archived.
 fn states_matching(state: StatusState) -> &'static [StatusState] {
     match state {
@@ -687,66 +876,42 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
         map_optional(row, ticket_row)
     }
 
-    async fn tickets(&mut self, query: &TicketQuery) -> Result<Vec<Ticket>, StoreError> {
-        // Every value goes in as a bind parameter; only fixed SQL fragments are pushed.
-        let mut sql = QueryBuilder::<Postgres>::new(concat!(ticket_select!(), "where true"));
-        if let Some(status) = query.status {
-            sql.push(" and status_id = ").push_bind(status.0);
-        }
-        if let Some(state) = query.state {
-            sql.push(" and status_id in (select status_id from ticket_status where state in (");
-            let mut states = sql.separated(", ");
-            for state in states_matching(state) {
-                states.push_bind(state.as_str());
-            }
-            sql.push("))");
-        }
-        if let Some(customer) = query.customer {
-            sql.push(" and user_id = ").push_bind(customer.0);
-        }
-        if let Some(department) = query.department {
-            sql.push(" and department_id = ").push_bind(department.0);
-        }
-        if let Some(assignee) = query.assignee {
-            sql.push(" and assignee_id = ").push_bind(assignee.0);
-        }
-        if let Some(topic) = query.topic {
-            sql.push(" and topic_id = ").push_bind(topic.0);
-        }
-        if let Some(since) = query.updated_since {
-            sql.push(" and updated_at >= ").push_bind(since);
-        }
-        // plainto_tsquery reads the text as plain words, all required, and ignores any operator
-        // characters in it; a ticket matches when one of its entries holds every word (its first
-        // entry's title is the subject). Control characters separate words, as they do for the
-        // parser anyway; NUL must go before binding, since PostgreSQL text cannot hold it. Blank
-        // text is no filter (plainto_tsquery would make it match nothing).
-        let text = query
+    async fn tickets(&mut self, filter: &TicketQuery) -> Result<Vec<Ticket>, StoreError> {
+        // Control characters separate words, as they do for the parser anyway; NUL must go
+        // before binding, since PostgreSQL text cannot hold it. Blank text is no filter
+        // (plainto_tsquery would make it match nothing).
+        let text = filter
             .text
             .as_deref()
             .map(|text| text.replace(|c: char| c.is_control(), " "))
             .filter(|text| !text.trim().is_empty());
-        if let Some(text) = text {
-            // The matching ticket ids are gathered first (the GIN index), then looked up: the cost
-            // follows the number of matches. Written as `in (subquery)`, the planner would
-            // instead often walk every ticket newest first, probing for matches, betting on
-            // finding a page of them early; a rare word (the usual search) or two words that
-            // never share an entry then cost a scan of the whole table (measured at a million
-            // tickets: 0.2 to 0.8 s, against under 1 ms this way).
-            sql.push(
-                " and ticket_id = any(array(select e.ticket_id from thread_entry e \
-                 where e.search_vector @@ plainto_tsquery('simple', ",
-            )
-            .push_bind(text)
-            .push(")))");
+        let Some(text) = text else {
+            let rows = ticket_statement(filter, None, filter.limit)
+                .build()
+                .fetch_all(self.conn())
+                .await
+                .map_err(db)?;
+            return map_rows(&rows, ticket_row);
+        };
+        let conn = self.conn();
+        if conn.is_in_transaction() {
+            return search(conn, filter, &text).await;
         }
-        if let Some(before) = query.before {
-            sql.push(" and ticket_id < ").push_bind(before.0);
-        }
-        sql.push(" order by ticket_id desc limit ")
-            .push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(self.conn()).await.map_err(db)?;
-        map_rows(&rows, ticket_row)
+        // A search runs several statements: in one repeatable-read transaction they all read the
+        // same snapshot. Just-in-time compilation is off inside it: the planner's cost for a
+        // step that usually never runs (the older tickets of a common word) exceeds
+        // `jit_above_cost`, and compiling the statement then took 0.4 s to save nothing.
+        let mut tx = conn
+            .begin_with("begin isolation level repeatable read, read only")
+            .await
+            .map_err(db)?;
+        query("set local jit = off")
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let found = search(&mut tx, filter, &text).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(found)
     }
 
     async fn entries(&mut self, ticket: TicketId) -> Result<Vec<ThreadEntry>, StoreError> {
@@ -1909,5 +2074,200 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
             active: true,
             created_at: now,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RECENT_TICKETS;
+    use crate::PostgresStore;
+    use crate::testing::ScratchDatabase;
+    use helpline_core::body::{BodyFormat, MessageBody};
+    use helpline_core::email::EmailAddress;
+    use helpline_core::event::Actor;
+    use helpline_core::ids::{TicketId, UserId};
+    use helpline_core::service::DeskSettings;
+    use helpline_core::service::tickets::open_ticket;
+    use helpline_core::store::{Store, TicketQuery};
+    use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry};
+    use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject};
+    use helpline_core::user::CustomerContact;
+
+    /// The words of a text as the 'simple' configuration sees them (ASCII test texts).
+    fn words(text: &str) -> Vec<String> {
+        text.split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    }
+
+    /// A search in steps (the newest tickets first, then the older ones) answers exactly what
+    /// one statement over every ticket would: every page size, cursor and customer filter, for
+    /// words in many tickets, in few, in entries added to old tickets after newer ones were
+    /// opened, and words that are in one ticket but never in one entry together.
+    #[tokio::test]
+    async fn searches_in_steps_find_what_one_statement_finds() {
+        let Some(database) = ScratchDatabase::from_env().await else {
+            return;
+        };
+        let postgres = PostgresStore::open(database.url())
+            .await
+            .expect("open the store");
+        let store: &dyn Store = &postgres;
+        let count = 24_i64;
+        assert!(
+            count > 4 * RECENT_TICKETS,
+            "the tickets span several search steps"
+        );
+        // (ticket, owner, texts of its entries: title and body)
+        let mut tickets: Vec<(TicketId, UserId, Vec<String>)> = Vec::new();
+        for i in 1..=count {
+            let mut message = format!("Ticket {i} of the test");
+            for (word, every) in [("alpha", 2), ("beta", 5)] {
+                if i % every == 0 {
+                    message.push_str(&format!(" {word}"));
+                }
+            }
+            if i == 3 || i == 17 {
+                message.push_str(" rare");
+            }
+            let subject = if i % 7 == 0 {
+                format!("Gamma {i}")
+            } else {
+                format!("Subject {i}")
+            };
+            let address = if i % 3 == 0 {
+                "ann@example.com"
+            } else {
+                "bob@example.com"
+            };
+            let new = NewTicket {
+                contact: CustomerContact {
+                    email: EmailAddress::parse(address).expect("address"),
+                    name: None,
+                    phone: None,
+                    notes: None,
+                },
+                subject: Subject::parse(&subject).expect("subject"),
+                message: MessageBody::parse(&message, BodyFormat::Text).expect("body"),
+                topic_id: None,
+                priority_id: None,
+                source: Source::Api,
+                ip: None,
+                attachments: vec![],
+                notify: NotifyOptions::default(),
+                mail: MailIds::default(),
+                flags: EntryFlags::default(),
+            };
+            let opened = open_ticket(store, &DeskSettings::default(), new, Actor::system())
+                .await
+                .expect("ticket opened");
+            tickets.push((
+                opened.ticket.id,
+                opened.ticket.user_id,
+                vec![format!("{subject} {message}")],
+            ));
+        }
+        // Entries added to older tickets after the newer ones were opened.
+        for (index, text) in [(1, "latecomer alpha beta"), (8, "latecomer"), (21, "beta")] {
+            let ticket = tickets[index].0;
+            let body = MessageBody::parse(text, BodyFormat::Text).expect("body");
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        tx.insert_entry(
+                            ticket,
+                            &NewEntry {
+                                kind: EntryKind::Response,
+                                author: Author::System,
+                                display_name: "Agent".into(),
+                                title: None,
+                                body,
+                                source: Source::Api,
+                                ip: None,
+                                api_key_id: None,
+                                mail: MailIds::default(),
+                                flags: EntryFlags::default(),
+                                attachments: vec![],
+                            },
+                            helpline_core::now(),
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .await
+                .expect("entry added");
+            tickets[index].2.push(text.to_owned());
+        }
+        let mut conn = postgres.pool.acquire().await.expect("connection");
+        let estimate = super::estimated_matches(&mut conn, "alpha")
+            .await
+            .expect("explain");
+        drop(conn);
+        assert!(estimate.is_some(), "the plan's row estimate reads");
+        let customer = tickets[2].1;
+        let mut checked = 0;
+        for text in [
+            "alpha",
+            "beta",
+            "alpha beta",
+            "latecomer",
+            "rare",
+            "gamma",
+            "ticket",
+            "nothing",
+        ] {
+            let wanted = words(text);
+            let matching: Vec<(TicketId, UserId)> = tickets
+                .iter()
+                .rev()
+                .filter(|(_, _, entries)| {
+                    entries.iter().any(|entry| {
+                        let have = words(entry);
+                        wanted.iter().all(|w| have.contains(w))
+                    })
+                })
+                .map(|(id, owner, _)| (*id, *owner))
+                .collect();
+            for before in std::iter::once(None).chain((1..=count + 2).map(|id| Some(TicketId(id))))
+            {
+                for limit in [1, 3, 4, 30] {
+                    for only_customer in [false, true] {
+                        let expected: Vec<TicketId> = matching
+                            .iter()
+                            .filter(|(id, owner)| {
+                                before.is_none_or(|b| id.0 < b.0)
+                                    && (!only_customer || *owner == customer)
+                            })
+                            .map(|(id, _)| *id)
+                            .take(limit as usize)
+                            .collect();
+                        let query = TicketQuery {
+                            text: Some(text.to_owned()),
+                            before,
+                            limit,
+                            customer: only_customer.then_some(customer),
+                            ..TicketQuery::default()
+                        };
+                        let found: Vec<TicketId> = store
+                            .reader()
+                            .await
+                            .expect("reader")
+                            .tickets(&query)
+                            .await
+                            .expect("search")
+                            .into_iter()
+                            .map(|t| t.id)
+                            .collect();
+                        assert_eq!(found, expected, "{query:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000);
+        postgres.close().await;
+        database.drop_database().await;
     }
 }

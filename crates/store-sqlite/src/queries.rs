@@ -39,6 +39,85 @@ impl<C: DerefMut<Target = Connection> + Send> Conn<C> {
     fn conn(&mut self) -> &mut Connection {
         &mut self.0
     }
+
+    /// A search (`text` as [`fts5_query`] made it), newest first: exactly the page one
+    /// statement over every entry gives, at a cost that follows how far back the page reaches
+    /// rather than how many entries hold the words.
+    ///
+    /// The one statement reads every matching entry (the index, then each entry's ticket) and
+    /// keeps the newest tickets: cheap for a rare word, but a walk over all the entries of a
+    /// common one (2.4 s at a million tickets for a word in one entry in six). So the index is
+    /// first read for the newest [`FIRST_REACH`] entries only, then for [`REACH_GROWTH`] times
+    /// as many, up to [`LAST_REACH`]. A window settles the page when it fills it and no ticket
+    /// newer than the page's last one (and older than the cursor) has an entry before the
+    /// window: each of those tickets then had all its entries in the window, so none that
+    /// matches can be missing. Checking that reads the index entries of those tickets, so a
+    /// page reaching back more than [`SETTLE_DEPTH`] tickets goes to the one statement instead:
+    /// words that sparse have few entries. So do pages no window fills. The caller holds one
+    /// snapshot for all the statements.
+    async fn search(
+        &mut self,
+        filter: &TicketQuery,
+        text: String,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let row = query(
+            "select coalesce(max(ticket_id), 0) + 1, \
+             (select coalesce(max(entry_id), 0) from thread_entry) from ticket",
+        )
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?;
+        let top = match filter.before {
+            Some(before) => before.0,
+            None => row.try_get(0).map_err(db)?,
+        };
+        let newest: i64 = row.try_get(1).map_err(db)?;
+        let page = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+        let mut reach = FIRST_REACH;
+        // A window from the first entry on is the whole index: that is the one statement.
+        while let Some(from) = newest
+            .checked_sub(reach)
+            .filter(|&from| from > 1 && reach <= LAST_REACH)
+        {
+            reach = reach.saturating_mul(REACH_GROWTH);
+            let rows = ticket_statement(filter, Some((&text, Some(from))), filter.limit)
+                .build()
+                .fetch_all(self.conn())
+                .await
+                .map_err(db)?;
+            let Some(last) = rows.last().filter(|_| rows.len() == page) else {
+                continue;
+            };
+            let last: i64 = last.try_get("ticket_id").map_err(db)?;
+            if top.saturating_sub(last) > SETTLE_DEPTH {
+                break;
+            }
+            // `+ 0`: the ticket index must answer this, not a walk of the entries by id.
+            let mut older =
+                QueryBuilder::new("select exists (select 1 from thread_entry where ticket_id > ");
+            older.push_bind(last);
+            if let Some(before) = filter.before {
+                older.push(" and ticket_id < ").push_bind(before.0);
+            }
+            older.push(" and entry_id + 0 < ").push_bind(from).push(")");
+            let unsettled: bool = older
+                .build()
+                .fetch_one(self.conn())
+                .await
+                .map_err(db)?
+                .try_get(0)
+                .map_err(db)?;
+            if !unsettled {
+                return map_rows(&rows, ticket_row);
+            }
+        }
+        let rows = ticket_statement(filter, Some((&text, None)), filter.limit)
+            .build()
+            .fetch_all(self.conn())
+            .await
+            .map_err(db)?;
+        map_rows(&rows, ticket_row)
+    }
 }
 
 macro_rules! ticket_select {
@@ -430,6 +509,89 @@ fn fts5_query(text: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
+/// How many of the newest entries a search reads the index for first: a word in one entry of
+/// [`FIRST_REACH`] / page size usually fills the page there.
+#[cfg(not(test))]
+const FIRST_REACH: i64 = 2_000;
+/// How much longer each further window of a search is.
+#[cfg(not(test))]
+const REACH_GROWTH: i64 = 8;
+/// The longest window: a page that needs more entries reaches back further than
+/// [`SETTLE_DEPTH`] anyway.
+#[cfg(not(test))]
+const LAST_REACH: i64 = 128_000;
+/// How far back (in tickets) a page found in a window may reach and still be checked.
+#[cfg(not(test))]
+const SETTLE_DEPTH: i64 = 20_000;
+
+// Small in unit tests, so that a handful of entries spans every path.
+#[cfg(test)]
+const FIRST_REACH: i64 = 2;
+#[cfg(test)]
+const REACH_GROWTH: i64 = 2;
+#[cfg(test)]
+const LAST_REACH: i64 = 16;
+#[cfg(test)]
+const SETTLE_DEPTH: i64 = 12;
+
+/// The listing statement: `filter`'s conditions and the search `text` (an [`fts5_query`]) —
+/// looking only at entries from id `from` on when given — newest first, at most `limit` rows.
+/// Every value goes in as a bind parameter; only fixed SQL fragments are pushed.
+fn ticket_statement(
+    filter: &TicketQuery,
+    text: Option<(&str, Option<i64>)>,
+    limit: u32,
+) -> QueryBuilder<'static> {
+    let mut sql = QueryBuilder::new(concat!(ticket_select!(), "where true"));
+    if let Some(status) = filter.status {
+        sql.push(" and status_id = ").push_bind(status.0);
+    }
+    if let Some(state) = filter.state {
+        sql.push(" and status_id in (select status_id from ticket_status where state in (");
+        let mut states = sql.separated(", ");
+        for state in states_matching(state) {
+            states.push_bind(state.as_str());
+        }
+        sql.push("))");
+    }
+    if let Some(customer) = filter.customer {
+        sql.push(" and user_id = ").push_bind(customer.0);
+    }
+    if let Some(department) = filter.department {
+        sql.push(" and department_id = ").push_bind(department.0);
+    }
+    if let Some(assignee) = filter.assignee {
+        sql.push(" and assignee_id = ").push_bind(assignee.0);
+    }
+    if let Some(topic) = filter.topic {
+        sql.push(" and topic_id = ").push_bind(topic.0);
+    }
+    if let Some(since) = filter.updated_since {
+        sql.push(" and updated_at >= ").push_bind(micros(since));
+    }
+    if let Some((text, from)) = text {
+        // A ticket matches when one of its entries holds every word (its first entry's title
+        // is the subject).
+        sql.push(
+            " and ticket_id in (select e.ticket_id from thread_entry_fts \
+             join thread_entry e on e.entry_id = thread_entry_fts.rowid \
+             where thread_entry_fts match ",
+        )
+        .push_bind(text.to_owned());
+        if let Some(from) = from {
+            // FTS5 starts reading each word's entry list at this id.
+            sql.push(" and thread_entry_fts.rowid >= ").push_bind(from);
+        }
+        sql.push(")");
+    }
+    if let Some(before) = filter.before {
+        sql.push(" and ticket_id < ").push_bind(before.0);
+    }
+    sql.push(" order by ticket_id desc limit ")
+        .push_bind(i64::from(limit));
+    sql
+}
+
 /// How many Message-IDs one statement looks up at most: a References header can list any number,
 /// and a statement takes a bounded number of bind parameters.
 const MESSAGE_ID_BATCH: usize = 500;
@@ -627,53 +789,32 @@ impl<C: DerefMut<Target = Connection> + Send> Reader for Conn<C> {
         map_optional(row, ticket_row)
     }
 
-    async fn tickets(&mut self, query: &TicketQuery) -> Result<Vec<Ticket>, StoreError> {
-        // Every value goes in as a bind parameter; only fixed SQL fragments are pushed.
-        let mut sql = QueryBuilder::new(concat!(ticket_select!(), "where true"));
-        if let Some(status) = query.status {
-            sql.push(" and status_id = ").push_bind(status.0);
+    async fn tickets(&mut self, filter: &TicketQuery) -> Result<Vec<Ticket>, StoreError> {
+        let Some(text) = filter.text.as_deref().and_then(fts5_query) else {
+            let rows = ticket_statement(filter, None, filter.limit)
+                .build()
+                .fetch_all(self.conn())
+                .await
+                .map_err(db)?;
+            return map_rows(&rows, ticket_row);
+        };
+        // A search runs several statements: inside a read transaction of its own (unless the
+        // caller's transaction already holds one) they all read the same snapshot.
+        let own_transaction = self.conn().is_autocommit();
+        if own_transaction {
+            query("begin").execute(self.conn()).await.map_err(db)?;
         }
-        if let Some(state) = query.state {
-            sql.push(" and status_id in (select status_id from ticket_status where state in (");
-            let mut states = sql.separated(", ");
-            for state in states_matching(state) {
-                states.push_bind(state.as_str());
+        let found = self.search(filter, text).await;
+        if own_transaction {
+            let end = query(if found.is_ok() { "commit" } else { "rollback" })
+                .execute(self.conn())
+                .await
+                .map_err(db);
+            if found.is_ok() {
+                end?;
             }
-            sql.push("))");
         }
-        if let Some(customer) = query.customer {
-            sql.push(" and user_id = ").push_bind(customer.0);
-        }
-        if let Some(department) = query.department {
-            sql.push(" and department_id = ").push_bind(department.0);
-        }
-        if let Some(assignee) = query.assignee {
-            sql.push(" and assignee_id = ").push_bind(assignee.0);
-        }
-        if let Some(topic) = query.topic {
-            sql.push(" and topic_id = ").push_bind(topic.0);
-        }
-        if let Some(since) = query.updated_since {
-            sql.push(" and updated_at >= ").push_bind(micros(since));
-        }
-        if let Some(text) = query.text.as_deref().and_then(fts5_query) {
-            // A ticket matches when one of its entries holds every word (its first entry's
-            // title is the subject).
-            sql.push(
-                " and ticket_id in (select e.ticket_id from thread_entry_fts \
-                 join thread_entry e on e.entry_id = thread_entry_fts.rowid \
-                 where thread_entry_fts match ",
-            )
-            .push_bind(text)
-            .push(")");
-        }
-        if let Some(before) = query.before {
-            sql.push(" and ticket_id < ").push_bind(before.0);
-        }
-        sql.push(" order by ticket_id desc limit ")
-            .push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(self.conn()).await.map_err(db)?;
-        map_rows(&rows, ticket_row)
+        found
     }
 
     async fn entries(&mut self, ticket: TicketId) -> Result<Vec<ThreadEntry>, StoreError> {
@@ -1800,7 +1941,186 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::fts5_query;
+    use super::{FIRST_REACH, fts5_query};
+    use crate::SqliteStore;
+    use helpline_core::body::{BodyFormat, MessageBody};
+    use helpline_core::email::EmailAddress;
+    use helpline_core::event::Actor;
+    use helpline_core::ids::{TicketId, UserId};
+    use helpline_core::service::DeskSettings;
+    use helpline_core::service::tickets::open_ticket;
+    use helpline_core::store::{Store, TicketQuery};
+    use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry};
+    use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject};
+    use helpline_core::user::CustomerContact;
+
+    /// The words of a text as the tokenizer sees them (ASCII test texts).
+    fn words(text: &str) -> Vec<String> {
+        text.split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    }
+
+    /// A search in steps (windows of the newest entries first, then every entry) answers exactly
+    /// what one statement over every entry would: every page size, cursor and customer filter,
+    /// for words in many tickets, in few, in entries added to old tickets after newer ones were
+    /// opened, and words that are in one ticket but never in one entry together.
+    #[tokio::test]
+    async fn searches_in_steps_find_what_one_statement_finds() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("search.db").display());
+        let sqlite = SqliteStore::open(&url).await.expect("open the store");
+        let store: &dyn Store = &sqlite;
+        let count = 24_i64;
+        assert!(
+            count > 4 * FIRST_REACH,
+            "the entries span several search windows"
+        );
+        // (ticket, owner, texts of its entries: title and body)
+        let mut tickets: Vec<(TicketId, UserId, Vec<String>)> = Vec::new();
+        for i in 1..=count {
+            let mut message = format!("Ticket {i} of the test");
+            for (word, every) in [("alpha", 2), ("beta", 5)] {
+                if i % every == 0 {
+                    message.push_str(&format!(" {word}"));
+                }
+            }
+            if i == 3 || i == 17 {
+                message.push_str(" rare");
+            }
+            let subject = if i % 7 == 0 {
+                format!("Gamma {i}")
+            } else {
+                format!("Subject {i}")
+            };
+            let address = if i % 3 == 0 {
+                "ann@example.com"
+            } else {
+                "bob@example.com"
+            };
+            let new = NewTicket {
+                contact: CustomerContact {
+                    email: EmailAddress::parse(address).expect("address"),
+                    name: None,
+                    phone: None,
+                    notes: None,
+                },
+                subject: Subject::parse(&subject).expect("subject"),
+                message: MessageBody::parse(&message, BodyFormat::Text).expect("body"),
+                topic_id: None,
+                priority_id: None,
+                source: Source::Api,
+                ip: None,
+                attachments: vec![],
+                notify: NotifyOptions::default(),
+                mail: MailIds::default(),
+                flags: EntryFlags::default(),
+            };
+            let opened = open_ticket(store, &DeskSettings::default(), new, Actor::system())
+                .await
+                .expect("ticket opened");
+            tickets.push((
+                opened.ticket.id,
+                opened.ticket.user_id,
+                vec![format!("{subject} {message}")],
+            ));
+        }
+        // Entries added to older tickets after the newer ones were opened.
+        for (index, text) in [(1, "latecomer alpha beta"), (8, "latecomer"), (21, "beta")] {
+            let ticket = tickets[index].0;
+            let body = MessageBody::parse(text, BodyFormat::Text).expect("body");
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        tx.insert_entry(
+                            ticket,
+                            &NewEntry {
+                                kind: EntryKind::Response,
+                                author: Author::System,
+                                display_name: "Agent".into(),
+                                title: None,
+                                body,
+                                source: Source::Api,
+                                ip: None,
+                                api_key_id: None,
+                                mail: MailIds::default(),
+                                flags: EntryFlags::default(),
+                                attachments: vec![],
+                            },
+                            helpline_core::now(),
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .await
+                .expect("entry added");
+            tickets[index].2.push(text.to_owned());
+        }
+        let customer = tickets[2].1;
+        let mut checked = 0;
+        for text in [
+            "alpha",
+            "beta",
+            "alpha beta",
+            "latecomer",
+            "rare",
+            "gamma",
+            "ticket",
+            "nothing",
+        ] {
+            let wanted = words(text);
+            let matching: Vec<(TicketId, UserId)> = tickets
+                .iter()
+                .rev()
+                .filter(|(_, _, entries)| {
+                    entries.iter().any(|entry| {
+                        let have = words(entry);
+                        wanted.iter().all(|w| have.contains(w))
+                    })
+                })
+                .map(|(id, owner, _)| (*id, *owner))
+                .collect();
+            for before in std::iter::once(None).chain((1..=count + 2).map(|id| Some(TicketId(id))))
+            {
+                for limit in [1, 3, 4, 30] {
+                    for only_customer in [false, true] {
+                        let expected: Vec<TicketId> = matching
+                            .iter()
+                            .filter(|(id, owner)| {
+                                before.is_none_or(|b| id.0 < b.0)
+                                    && (!only_customer || *owner == customer)
+                            })
+                            .map(|(id, _)| *id)
+                            .take(limit as usize)
+                            .collect();
+                        let query = TicketQuery {
+                            text: Some(text.to_owned()),
+                            before,
+                            limit,
+                            customer: only_customer.then_some(customer),
+                            ..TicketQuery::default()
+                        };
+                        let found: Vec<TicketId> = store
+                            .reader()
+                            .await
+                            .expect("reader")
+                            .tickets(&query)
+                            .await
+                            .expect("search")
+                            .into_iter()
+                            .map(|t| t.id)
+                            .collect();
+                        assert_eq!(found, expected, "{query:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000);
+        sqlite.close().await;
+    }
 
     #[test]
     fn search_words_become_quoted_fts5_strings() {
