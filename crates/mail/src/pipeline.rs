@@ -134,8 +134,15 @@ pub async fn receive(
     settings: &IntakeSettings,
     message: NewInbound,
 ) -> Result<IntakeOutcome, Error> {
-    let id = store_raw(store, message).await?;
-    match process(store, desk, settings, id).await {
+    let (id, stored) = store_new(store, message).await?;
+    // A record this call created is pending and its bytes are at hand: processed without
+    // reading them back (whoever else might process it meanwhile — a pending round — is
+    // stopped by the check under lock in the posting transaction).
+    let processed = match stored {
+        Some(raw) => process_raw(store, desk, settings, id, &raw).await,
+        None => process(store, desk, settings, id).await,
+    };
+    match processed {
         // Stored, so safe: the caller must not send it again. It stays pending and is finished
         // by the next processing round (start-up, every 30 s in `serve`, the cron route).
         Err(Error::Store(error)) => {
@@ -155,11 +162,20 @@ pub async fn receive(
 
 /// Stores the raw bytes as a pending record (the first, and only indispensable, step).
 pub async fn store_raw(store: &dyn Store, message: NewInbound) -> Result<InboundId, Error> {
+    Ok(store_new(store, message).await?.0)
+}
+
+/// Stores the raw bytes; hands them back when the record is new (`None` when the same mailbox
+/// message was stored before).
+async fn store_new(
+    store: &dyn Store,
+    message: NewInbound,
+) -> Result<(InboundId, Option<Vec<u8>>), Error> {
     store
         .write(move |tx| {
             Box::pin(async move {
-                let (record, _) = tx.insert_inbound(&message, helpline_core::now()).await?;
-                Ok(record.id)
+                let (record, created) = tx.insert_inbound(&message, helpline_core::now()).await?;
+                Ok((record.id, created.then_some(message.raw)))
             })
         })
         .await
@@ -182,7 +198,18 @@ pub async fn process(
     if record.status != InboundStatus::Pending {
         return outcome_of(store, &record).await;
     }
-    let mail = match InboundMail::parse(&raw, settings.max_message_bytes) {
+    process_raw(store, desk, settings, id, &raw).await
+}
+
+/// Processes the pending record `id` whose bytes are `raw`.
+async fn process_raw(
+    store: &dyn Store,
+    desk: &DeskSettings,
+    settings: &IntakeSettings,
+    id: InboundId,
+    raw: &[u8],
+) -> Result<IntakeOutcome, Error> {
+    let mail = match InboundMail::parse(raw, settings.max_message_bytes) {
         Ok(mail) => mail,
         Err(error) => {
             return quarantine(store, id, None, None, format!("cannot be parsed: {error}")).await;
@@ -537,7 +564,7 @@ async fn apply(
                 None => None,
             };
             let body = body.unwrap_or_else(no_text);
-            let work: Work<(TicketId, EntryId)> =
+            let work: Work<PostedEntry> =
                 if class == MailClass::Bounce && from_delivery_system(mail) {
                     note_work(
                         number,
@@ -658,7 +685,7 @@ fn note_work(
     body: MessageBody,
     mail_ids: MailIds,
     flags: EntryFlags,
-) -> Work<(TicketId, EntryId)> {
+) -> Work<PostedEntry> {
     let title = mail
         .subject
         .clone()
@@ -680,7 +707,7 @@ fn note_work(
     Box::new(move |tx| {
         Box::pin(async move {
             let posted = work(tx).await?;
-            Ok((posted.ticket.id, posted.entry.id))
+            Ok(PostedEntry::of(&posted.ticket, posted.entry.id))
         })
     })
 }
@@ -689,7 +716,7 @@ fn message_work(
     number: TicketNumber,
     message: CustomerMessage,
     cc: Vec<CustomerContact>,
-) -> Work<(TicketId, EntryId)> {
+) -> Work<PostedEntry> {
     let post = post_customer_message(number.clone(), message, Actor::system());
     Box::new(move |tx| {
         Box::pin(async move {
@@ -707,7 +734,7 @@ fn message_work(
                     Err(other) => return Err(other),
                 }
             }
-            Ok((posted.ticket.id, posted.entry.id))
+            Ok(PostedEntry::of(&posted.ticket, posted.entry.id))
         })
     })
 }
@@ -760,13 +787,30 @@ async fn new_ticket(
         },
     };
     let open = open_ticket_work(desk, new, Actor::system());
-    let work: Work<(TicketId, EntryId)> = Box::new(move |tx| {
+    let work: Work<PostedEntry> = Box::new(move |tx| {
         Box::pin(async move {
             let opened = open(tx).await?;
-            Ok((opened.ticket.id, opened.first_entry.id))
+            Ok(PostedEntry::of(&opened.ticket, opened.first_entry.id))
         })
     });
     run_and_finish(store, id, work, InboundOutcome { rule, ..base }).await
+}
+
+/// What a posting work did: the ticket (with its number, for the answer) and the entry.
+struct PostedEntry {
+    ticket: TicketId,
+    number: TicketNumber,
+    entry: EntryId,
+}
+
+impl PostedEntry {
+    fn of(ticket: &Ticket, entry: EntryId) -> Self {
+        Self {
+            ticket: ticket.id,
+            number: ticket.number.clone(),
+            entry,
+        }
+    }
 }
 
 /// Runs `work` and records its outcome in the same transaction — unless another process got
@@ -774,7 +818,7 @@ async fn new_ticket(
 async fn run_and_finish(
     store: &dyn Store,
     id: InboundId,
-    work: Work<(TicketId, EntryId)>,
+    work: Work<PostedEntry>,
     outcome: InboundOutcome,
 ) -> Result<IntakeOutcome, Error> {
     let finished = store
@@ -803,30 +847,22 @@ async fn run_and_finish(
                         };
                         tx.finish_inbound(id, &duplicate, helpline_core::now())
                             .await?;
-                        return Ok(Some(duplicate));
+                        return Ok(Some((duplicate, None)));
                     }
                 }
-                let (ticket, entry) = work(&mut *tx).await?;
+                let posted = work(&mut *tx).await?;
                 let outcome = InboundOutcome {
-                    ticket_id: Some(ticket),
-                    entry_id: Some(entry),
+                    ticket_id: Some(posted.ticket),
+                    entry_id: Some(posted.entry),
                     ..outcome
                 };
                 tx.finish_inbound(id, &outcome, helpline_core::now())
                     .await?;
-                Ok(Some(outcome))
+                Ok(Some((outcome, Some(posted.number))))
             })
         })
         .await?;
-    let record = store
-        .reader()
-        .await?
-        .inbound(id)
-        .await?
-        .map(|(record, _)| record)
-        .ok_or_else(|| Error::not_found(format!("inbound message {id}")))?;
-    let _ = finished;
-    outcome_of(store, &record).await
+    committed(store, id, finished).await
 }
 
 async fn finish(
@@ -834,25 +870,57 @@ async fn finish(
     id: InboundId,
     outcome: InboundOutcome,
 ) -> Result<IntakeOutcome, Error> {
-    store
+    let finished = store
         .write(move |tx| {
             Box::pin(async move {
                 if tx.lock_inbound(id).await? == Some(InboundStatus::Pending) {
                     tx.finish_inbound(id, &outcome, helpline_core::now())
                         .await?;
+                    return Ok(Some((outcome, None)));
                 }
-                Ok(())
+                Ok(None)
             })
         })
         .await?;
-    let record = store
-        .reader()
-        .await?
-        .inbound(id)
-        .await?
-        .map(|(record, _)| record)
-        .ok_or_else(|| Error::not_found(format!("inbound message {id}")))?;
-    outcome_of(store, &record).await
+    committed(store, id, finished).await
+}
+
+/// The outcome of record `id` as committed: the one this call wrote (`written`, with the
+/// ticket's number when it is known), or — when another worker finished the record first —
+/// the one read back from the database.
+async fn committed(
+    store: &dyn Store,
+    id: InboundId,
+    written: Option<(InboundOutcome, Option<TicketNumber>)>,
+) -> Result<IntakeOutcome, Error> {
+    let Some((outcome, number)) = written else {
+        let record = store
+            .reader()
+            .await?
+            .inbound(id)
+            .await?
+            .map(|(record, _)| record)
+            .ok_or_else(|| Error::not_found(format!("inbound message {id}")))?;
+        return outcome_of(store, &record).await;
+    };
+    let ticket = match (number, outcome.ticket_id) {
+        (Some(number), _) => Some(number),
+        (None, Some(ticket)) => store
+            .reader()
+            .await?
+            .ticket(ticket)
+            .await?
+            .map(|t| t.number),
+        (None, None) => None,
+    };
+    Ok(IntakeOutcome {
+        inbound_id: id,
+        status: outcome.status,
+        class: outcome.class,
+        rule: outcome.rule,
+        ticket,
+        entry_id: outcome.entry_id,
+    })
 }
 
 async fn quarantine(
