@@ -8,7 +8,9 @@ them: new tickets, posted on an existing ticket (customer replies, unknown-sende
 staff or bounce notes), duplicates, ignored (loops, bounces about nothing of ours),
 quarantined (with the reasons), pending; and, among them, the classes (normal, bulk,
 auto_reply, bounce) and the rules. --tag keeps only records whose Message-ID contains TAG
-(the wrk script's or imap-latency.py's run tag). Prints one line
+(the wrk script's or imap-latency.py's run tag); records without a Message-ID (a few corpus
+messages have none the parser accepts) cannot be attributed and are counted apart. Prints one
+line
 
   outcomes: N messages: new tickets A, on a ticket B, duplicate C, ignored D, quarantined E, pending F
 
@@ -63,9 +65,15 @@ def main():
     kinds = {"ticket": 0, "thread": 0, "duplicate": 0, "ignored": 0, "quarantined": 0, "pending": 0}
     classes, rules, reasons = {}, {}, {}
     total = 0
+    no_id = {}
     for status in STATUSES:
         for r in records(args.url, args.key, status):
             if args.tag and args.tag not in (r.get("message_id") or ""):
+                if not r.get("message_id"):
+                    # No Message-ID the parser could read (e.g. "<abc>" without an "@"): cannot
+                    # be told apart by tag, so counted on their own.
+                    kind = "ticket" if "a new ticket" in (r.get("rule") or "") else r["status"]
+                    no_id[kind] = no_id.get(kind, 0) + 1
                 continue
             total += 1
             rule = r.get("rule") or ""
@@ -85,9 +93,13 @@ def main():
     line = (f"outcomes: {total} messages: new tickets {kinds['ticket']}, on a ticket {kinds['thread']}, "
             f"duplicate {kinds['duplicate']}, ignored {kinds['ignored']}, "
             f"quarantined {kinds['quarantined']}, pending {kinds['pending']}")
+    if args.tag and no_id:
+        line += ("; besides, without a Message-ID (any run): "
+                 + ", ".join(f"{k} {n}" for k, n in sorted(no_id.items())))
     if args.json:
         print(json.dumps({"messages": total, "outcomes": kinds, "classes": classes,
-                          "rules": rules, "quarantine_reasons": reasons}, sort_keys=True))
+                          "rules": rules, "quarantine_reasons": reasons,
+                          "without_message_id": no_id}, sort_keys=True))
         return 0
     print(line)
     print("classes: " + ", ".join(f"{c} {n}" for c, n in sorted(classes.items(), key=lambda x: -x[1])))
