@@ -53,8 +53,9 @@ impl<C: DerefMut<Target = Connection> + Send> Conn<C> {
     /// window: each of those tickets then had all its entries in the window, so none that
     /// matches can be missing. Checking that reads the index entries of those tickets, so a
     /// page reaching back more than [`SETTLE_DEPTH`] tickets goes to the one statement instead:
-    /// words that sparse have few entries. So do pages no window fills. The caller holds one
-    /// snapshot for all the statements.
+    /// words that sparse have few entries. So do pages no window fills, and, as soon as a window
+    /// finds too few to expect the longest one to fill the page, rare words. The caller holds
+    /// one snapshot for all the statements.
     async fn search(
         &mut self,
         filter: &TicketQuery,
@@ -79,15 +80,22 @@ impl<C: DerefMut<Target = Connection> + Send> Conn<C> {
             .checked_sub(reach)
             .filter(|&from| from > 1 && reach <= LAST_REACH)
         {
-            reach = reach.saturating_mul(REACH_GROWTH);
             let rows = ticket_statement(filter, Some((&text, Some(from))), filter.limit)
                 .build()
                 .fetch_all(self.conn())
                 .await
                 .map_err(db)?;
             let Some(last) = rows.last().filter(|_| rows.len() == page) else {
+                // Would the longest window fill the page, at this rate? If not, the words are
+                // sparse: straight to the one statement.
+                let rate = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+                if rate.saturating_mul(LAST_REACH / reach) < i64::from(filter.limit) {
+                    break;
+                }
+                reach = reach.saturating_mul(REACH_GROWTH);
                 continue;
             };
+            reach = reach.saturating_mul(REACH_GROWTH);
             let last: i64 = last.try_get("ticket_id").map_err(db)?;
             if top.saturating_sub(last) > SETTLE_DEPTH {
                 break;
