@@ -59,6 +59,39 @@ pub enum Command {
     /// Manage webhook endpoints.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Import another help desk's data into this database.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+/// `helpline import …`.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import an osTicket installation (1.14 to 1.18) from its MySQL/MariaDB database:
+    /// departments, help topics, statuses, priorities, SLAs, organisations, staff, users,
+    /// tickets with their numbers, threads, attachments, collaborators, events and API keys.
+    /// osTicket's database is only read. See docs/migrate-from-osticket.md.
+    Osticket(OsticketImportArgs),
+}
+
+/// `helpline import osticket`.
+#[derive(Debug, Args)]
+pub struct OsticketImportArgs {
+    /// osTicket's database: mysql://USER:PASS@HOST:PORT/DATABASE (percent-encode `@`, `:` and
+    /// `/` in the password). The password is never printed.
+    #[arg(long, value_name = "URL", env = "HELPLINE_OSTICKET_URL")]
+    pub from: String,
+    /// osTicket's table prefix (TABLE_PREFIX in include/ost-config.php).
+    #[arg(long, value_name = "PREFIX", default_value = "ost_")]
+    pub prefix: String,
+    /// osTicket's SECRET_SALT (include/ost-config.php): replies to mail osTicket sent then keep
+    /// threading onto their tickets.
+    #[arg(long, value_name = "SALT", env = "HELPLINE_OSTICKET_SECRET_SALT")]
+    pub secret_salt: Option<String>,
+    /// Continue an earlier import into this database (after an interruption, or to bring over
+    /// what osTicket received since): records already imported are skipped.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// `helpline mailbox …`.

@@ -87,6 +87,7 @@ async fn run_command(command: Command, mut config: Config) -> Result<()> {
             crate::outbound::outbox(&config, command, holder).await
         }
         Command::Webhook(command) => crate::outbound::webhook(&config, command).await,
+        Command::Import(command) => crate::import::run(&config, command).await,
         Command::Pipe | Command::Mail(_) => Ok(()),
         Command::Dept(command) => dept(&config, command).await,
         Command::Topic(command) => topic(&config, command).await,

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod config;
 mod database;
+mod import;
 mod outbound;
 
 use clap::Parser;

@@ -6,6 +6,7 @@ mod cli;
 mod compat_auth;
 mod compat_create;
 mod compat_errors;
+mod import_cli;
 mod mail_fetch;
 mod mail_intake;
 mod mail_live;
