@@ -1,7 +1,7 @@
 //! The desk's configuration catalogues: departments, help topics, staff, statuses and priorities.
 
 use crate::email::EmailAddress;
-use crate::ids::{DepartmentId, PriorityId, StaffId, StatusId, TopicId};
+use crate::ids::{DepartmentId, PriorityId, SlaId, StaffId, StatusId, TopicId};
 use time::OffsetDateTime;
 
 /// A department tickets are routed to ("Support", "Billing", …).
@@ -143,4 +143,46 @@ pub struct NewStaff {
     pub email: EmailAddress,
     /// Primary department.
     pub department_id: DepartmentId,
+}
+
+/// A service-level agreement: how long tickets under it may wait.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Sla {
+    /// Row id.
+    pub id: SlaId,
+    /// Display name, unique.
+    pub name: String,
+    /// Hours a ticket may stay unanswered before it is overdue.
+    pub grace_hours: i32,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+}
+
+/// Checked input for a new SLA.
+#[derive(Debug, Clone)]
+pub struct NewSla {
+    /// Display name.
+    pub name: String,
+    /// Hours a ticket may stay unanswered.
+    pub grace_hours: i32,
+}
+
+/// Checked input for a new ticket status.
+#[derive(Debug, Clone)]
+pub struct NewStatus {
+    /// Display name.
+    pub name: String,
+    /// Open, closed or archived.
+    pub state: StatusState,
+    /// Whether a customer message reopens a ticket in this status.
+    pub allow_reopen: bool,
+}
+
+/// Checked input for a new priority.
+#[derive(Debug, Clone)]
+pub struct NewPriority {
+    /// Display name.
+    pub name: String,
+    /// 1 is the most urgent.
+    pub urgency: i32,
 }

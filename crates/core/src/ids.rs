@@ -44,4 +44,8 @@ id_type! {
     JobId;
     /// A webhook endpoint.
     WebhookId;
+    /// A customer organisation.
+    OrganizationId;
+    /// A service-level agreement.
+    SlaId;
 }

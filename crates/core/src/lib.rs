@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod inbound;
+pub mod legacy;
 pub mod mailbox;
 pub mod notices;
 pub mod number;

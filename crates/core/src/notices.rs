@@ -370,6 +370,7 @@ mod tests {
             emails: vec![email(address)],
             phone: None,
             notes: None,
+            organization_id: None,
             created_at: now,
             updated_at: now,
         }

@@ -12,8 +12,8 @@ use crate::StoreError;
 use crate::apikey::{ApiKey, NewApiKey};
 use crate::attachment::Attachment;
 use crate::catalog::{
-    Department, HelpTopic, NewDepartment, NewStaff, NewTopic, Priority, Staff, StatusState,
-    TicketStatus,
+    Department, HelpTopic, NewDepartment, NewPriority, NewSla, NewStaff, NewStatus, NewTopic,
+    Priority, Sla, Staff, StatusState, TicketStatus,
 };
 use crate::email::EmailAddress;
 use crate::event::{Event, NewEvent};
@@ -22,12 +22,13 @@ use crate::ids::{
     TicketId, TopicId, UserId, WebhookId,
 };
 use crate::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
+use crate::legacy::{ImportedStaff, ImportedUser, LegacyKind};
 use crate::mailbox::{Mailbox, MailboxId, NewMailbox};
 use crate::outbox::{Job, JobKind, JobQuery, JobResult, NewJob, NewWebhook, Webhook};
 use crate::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use crate::thread::{NewEntry, ThreadEntry};
 use crate::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
-use crate::user::{CustomerContact, User};
+use crate::user::{CustomerContact, NewOrganization, Organization, User};
 use std::any::Any;
 use std::future::Future;
 use std::net::IpAddr;
@@ -272,6 +273,23 @@ pub trait Reader: Send {
     async fn webhooks(&mut self) -> Result<Vec<Webhook>, StoreError>;
     /// One webhook endpoint.
     async fn webhook(&mut self, id: WebhookId) -> Result<Option<Webhook>, StoreError>;
+
+    /// Every organisation, by id.
+    async fn organizations(&mut self) -> Result<Vec<Organization>, StoreError>;
+    /// Every SLA, by id.
+    async fn slas(&mut self) -> Result<Vec<Sla>, StoreError>;
+    /// A staff member's stored password hash (`None`: no password set, or no such staff
+    /// member). [`Staff`] leaves it out so that listings never carry it.
+    async fn staff_password_hash(&mut self, id: StaffId) -> Result<Option<String>, StoreError>;
+    /// Our id for a record imported from a source desk, by the source's id (`None`: not
+    /// imported).
+    async fn legacy_id(
+        &mut self,
+        kind: LegacyKind,
+        source_id: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Every `(source id, our id)` pair recorded for a kind, by source id.
+    async fn legacy_ids(&mut self, kind: LegacyKind) -> Result<Vec<(i64, i64)>, StoreError>;
 }
 
 /// Everything that can be written, inside a transaction. A writer can also read, and sees its
@@ -463,4 +481,37 @@ pub trait Writer: Reader {
     ) -> Result<Webhook, StoreError>;
     /// Removes a webhook endpoint and its deliveries; `false` when there was none.
     async fn delete_webhook(&mut self, id: WebhookId) -> Result<bool, StoreError>;
+
+    /// Records that the source's record `source_id` of `kind` became our `target_id`. Recording
+    /// one source record twice is a [`StoreError::Constraint`], even with the same target. The
+    /// target is not checked against its table: the kind says which table that is.
+    async fn record_legacy_id(
+        &mut self,
+        kind: LegacyKind,
+        source_id: i64,
+        target_id: i64,
+    ) -> Result<(), StoreError>;
+    /// Adds an organisation (a taken name is a [`StoreError::Constraint`]).
+    async fn insert_organization(
+        &mut self,
+        organization: &NewOrganization,
+    ) -> Result<Organization, StoreError>;
+    /// Adds an SLA (a taken name is a [`StoreError::Constraint`]).
+    async fn insert_sla(&mut self, sla: &NewSla, now: OffsetDateTime) -> Result<Sla, StoreError>;
+    /// Adds a ticket status, not the default (a taken name is a [`StoreError::Constraint`]).
+    async fn insert_status(&mut self, status: &NewStatus) -> Result<TicketStatus, StoreError>;
+    /// Adds a priority, not the default (a taken name is a [`StoreError::Constraint`]).
+    async fn insert_priority(&mut self, priority: &NewPriority) -> Result<Priority, StoreError>;
+    /// Adds a customer with every address, organisation and timestamps as given (microsecond
+    /// precision, as every stored time); its addresses come back in the order given. No
+    /// addresses is allowed. An address another customer has — or one given twice, compared
+    /// case-insensitively as [`EmailAddress::key`] does — is a [`StoreError::Constraint`], as is
+    /// an organisation that does not exist. Like every constraint error it ends the unit of
+    /// work: return it, and the unit is rolled back (on PostgreSQL the transaction is aborted,
+    /// so nothing more can be done in it).
+    async fn import_user(&mut self, user: &ImportedUser) -> Result<User, StoreError>;
+    /// Adds a staff member with state, password hash and creation time as given. A taken user
+    /// name or address is a [`StoreError::Constraint`], as for
+    /// [`insert_staff`](Writer::insert_staff).
+    async fn import_staff(&mut self, staff: &ImportedStaff) -> Result<Staff, StoreError>;
 }

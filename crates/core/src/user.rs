@@ -1,7 +1,7 @@
 //! Customers ("users" in osTicket's words) and their addresses.
 
 use crate::email::EmailAddress;
-use crate::ids::UserId;
+use crate::ids::{OrganizationId, UserId};
 use time::OffsetDateTime;
 
 /// The longest display name accepted.
@@ -53,6 +53,8 @@ pub struct User {
     pub phone: Option<String>,
     /// Internal notes about the customer.
     pub notes: Option<String>,
+    /// The organisation the customer belongs to.
+    pub organization_id: Option<OrganizationId>,
     /// When the customer was first seen.
     pub created_at: OffsetDateTime,
     /// Last change.
@@ -93,4 +95,32 @@ impl CustomerContact {
                 .to_owned(),
         }
     }
+}
+
+/// A customer organisation (a company whose people write in).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Organization {
+    /// Row id.
+    pub id: OrganizationId,
+    /// Display name, unique.
+    pub name: String,
+    /// Mail domain(s) whose senders belong to it, as the source desk kept them.
+    pub domain: Option<String>,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Checked input for a new organisation.
+#[derive(Debug, Clone)]
+pub struct NewOrganization {
+    /// Display name.
+    pub name: String,
+    /// Mail domain(s).
+    pub domain: Option<String>,
+    /// Creation time (an import keeps the source's).
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
 }

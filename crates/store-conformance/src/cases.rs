@@ -8,13 +8,17 @@ use helpline_core::StoreError;
 use helpline_core::apikey::{KeySecret, NewApiKey, Scope};
 use helpline_core::attachment::NewAttachment;
 use helpline_core::body::{BodyFormat, MessageBody};
-use helpline_core::catalog::{NewDepartment, NewStaff, NewTopic, StatusState};
+use helpline_core::catalog::{
+    NewDepartment, NewPriority, NewSla, NewStaff, NewStatus, NewTopic, StatusState,
+};
 use helpline_core::email::EmailAddress;
 use helpline_core::event::{Actor, EventKind, NewEvent};
 use helpline_core::ids::{
-    ApiKeyId, DepartmentId, EntryId, PriorityId, StatusId, TicketId, TopicId, UserId,
+    ApiKeyId, DepartmentId, EntryId, OrganizationId, PriorityId, StaffId, StatusId, TicketId,
+    TopicId, UserId,
 };
 use helpline_core::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
+use helpline_core::legacy::{ImportedStaff, ImportedUser, LegacyKind};
 use helpline_core::mailbox::{
     AfterFetch, MailProtocol, Mailbox, MailboxAddress, MailboxId, NewMailbox,
 };
@@ -27,9 +31,10 @@ use helpline_core::service::tickets::{OpenedTicket, open_ticket, open_ticket_wor
 use helpline_core::store::{RowCounts, Store, TicketDraft, TicketQuery};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject, Ticket, TicketNumber};
-use helpline_core::user::CustomerContact;
+use helpline_core::user::{CustomerContact, NewOrganization, Organization, User};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 fn email(raw: &str) -> EmailAddress {
@@ -3190,4 +3195,637 @@ pub async fn mailbox_delete(store: &dyn Store) {
         .expect("added again");
     assert!(again.id > kept.id);
     assert_eq!(all_mailboxes(store).await, vec![kept, again]);
+}
+
+// Imports from another desk (osTicket): the id map, organisations, SLAs, added statuses and
+// priorities, customers and staff carried over as they were.
+// ---------------------------------------------------------------------------------------------
+
+/// Whether a unit of work failed on a uniqueness or foreign-key rule.
+fn is_constraint<T>(outcome: &Result<T, Error>) -> bool {
+    matches!(outcome, Err(Error::Store(StoreError::Constraint { .. })))
+}
+
+/// An imported customer (no phone, no notes), first seen and last changed at the given times.
+fn imported_user(
+    name: &str,
+    addresses: &[&str],
+    organization_id: Option<OrganizationId>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+) -> ImportedUser {
+    ImportedUser {
+        name: name.to_owned(),
+        emails: addresses.iter().map(|address| email(address)).collect(),
+        phone: None,
+        notes: None,
+        organization_id,
+        created_at,
+        updated_at,
+    }
+}
+
+/// Runs a unit of work importing `user`.
+async fn import_user(store: &dyn Store, user: ImportedUser) -> Result<User, Error> {
+    store
+        .write(move |tx| Box::pin(async move { Ok(tx.import_user(&user).await?) }))
+        .await
+}
+
+/// Runs a unit of work adding an organisation.
+async fn add_organization(
+    store: &dyn Store,
+    name: &str,
+    domain: Option<&str>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+) -> Result<Organization, Error> {
+    let organization = NewOrganization {
+        name: name.to_owned(),
+        domain: domain.map(str::to_owned),
+        created_at,
+        updated_at,
+    };
+    store
+        .write(move |tx| Box::pin(async move { Ok(tx.insert_organization(&organization).await?) }))
+        .await
+}
+
+/// Source ids map to ours per kind, listed by source id; one source record maps once, and a
+/// unit that fails records nothing.
+pub async fn legacy_ids_map_each_source_record_once(store: &dyn Store) {
+    // Source ids beyond 32 bits: the columns must hold any i64.
+    let big = 5_000_000_000_i64;
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.record_legacy_id(LegacyKind::User, 5, 50).await?;
+                tx.record_legacy_id(LegacyKind::User, 2, 20).await?;
+                tx.record_legacy_id(LegacyKind::User, big, big + 1).await?;
+                // The same source id under another kind is another record.
+                tx.record_legacy_id(LegacyKind::Ticket, 5, 500).await?;
+                Ok(())
+            })
+        })
+        .await
+        .expect("ids recorded");
+
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(
+        r.legacy_id(LegacyKind::User, 5).await.expect("lookup"),
+        Some(50)
+    );
+    assert_eq!(
+        r.legacy_id(LegacyKind::User, big).await.expect("lookup"),
+        Some(big + 1)
+    );
+    assert_eq!(
+        r.legacy_id(LegacyKind::Ticket, 5).await.expect("lookup"),
+        Some(500)
+    );
+    assert_eq!(
+        r.legacy_id(LegacyKind::User, 7).await.expect("lookup"),
+        None
+    );
+    assert_eq!(
+        r.legacy_id(LegacyKind::Entry, 5).await.expect("lookup"),
+        None
+    );
+    assert_eq!(
+        r.legacy_ids(LegacyKind::User).await.expect("list"),
+        vec![(2, 20), (5, 50), (big, big + 1)],
+        "by source id, not in the order recorded"
+    );
+    assert_eq!(
+        r.legacy_ids(LegacyKind::Ticket).await.expect("list"),
+        vec![(5, 500)]
+    );
+    assert!(
+        r.legacy_ids(LegacyKind::Staff)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    drop(r);
+
+    // Recording a source record again, to another target or to the same one, is refused; the
+    // unit that tried keeps nothing, not even what it recorded before.
+    for target in [51, 50] {
+        let outcome = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.record_legacy_id(LegacyKind::Sla, 1, 1).await?;
+                    tx.record_legacy_id(LegacyKind::User, 5, target).await?;
+                    Ok(())
+                })
+            })
+            .await;
+        assert!(is_constraint(&outcome), "target {target}: {outcome:?}");
+    }
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(
+        r.legacy_id(LegacyKind::User, 5).await.expect("lookup"),
+        Some(50)
+    );
+    assert!(
+        r.legacy_ids(LegacyKind::Sla)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+/// Organisations keep their own times and domain, SLAs their grace period; both list by id.
+pub async fn organizations_and_slas_round_trip(store: &dyn Store) {
+    let acme = add_organization(
+        store,
+        "Acme",
+        Some("acme.example, acme-corp.example"),
+        datetime!(2017-01-02 03:04:05.678901 UTC),
+        datetime!(2020-06-07 08:09:10.111213 UTC),
+    )
+    .await
+    .expect("organisation");
+    let globex = add_organization(
+        store,
+        "Globex",
+        None,
+        datetime!(2018-01-01 00:00:00 UTC),
+        datetime!(2018-01-01 00:00:00 UTC),
+    )
+    .await
+    .expect("organisation");
+    assert_eq!(acme.name, "Acme");
+    assert_eq!(
+        acme.domain.as_deref(),
+        Some("acme.example, acme-corp.example")
+    );
+    assert_eq!(acme.created_at, datetime!(2017-01-02 03:04:05.678901 UTC));
+    assert_eq!(acme.updated_at, datetime!(2020-06-07 08:09:10.111213 UTC));
+
+    let now = helpline_core::now();
+    let (standard, premium) = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let standard = tx
+                    .insert_sla(
+                        &NewSla {
+                            name: "Default SLA".into(),
+                            grace_hours: 48,
+                        },
+                        now,
+                    )
+                    .await?;
+                let premium = tx
+                    .insert_sla(
+                        &NewSla {
+                            name: "Premium".into(),
+                            grace_hours: 4,
+                        },
+                        now,
+                    )
+                    .await?;
+                Ok((standard, premium))
+            })
+        })
+        .await
+        .expect("SLAs");
+    assert_eq!(
+        (
+            standard.name.as_str(),
+            standard.grace_hours,
+            standard.created_at
+        ),
+        ("Default SLA", 48, now)
+    );
+
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(
+        r.organizations().await.expect("organisations"),
+        vec![acme, globex]
+    );
+    assert_eq!(r.slas().await.expect("SLAs"), vec![standard, premium]);
+}
+
+/// Added statuses and priorities are found like the seeded ones and never become defaults.
+pub async fn added_statuses_and_priorities_are_not_defaults(store: &dyn Store) {
+    let (on_hold, spam, critical) = store
+        .write(|tx| {
+            Box::pin(async move {
+                let on_hold = tx
+                    .insert_status(&NewStatus {
+                        name: "On Hold".into(),
+                        state: StatusState::Open,
+                        allow_reopen: false,
+                    })
+                    .await?;
+                let spam = tx
+                    .insert_status(&NewStatus {
+                        name: "Spam".into(),
+                        state: StatusState::Closed,
+                        allow_reopen: true,
+                    })
+                    .await?;
+                let critical = tx
+                    .insert_priority(&NewPriority {
+                        name: "Critical".into(),
+                        urgency: 0,
+                    })
+                    .await?;
+                Ok((on_hold, spam, critical))
+            })
+        })
+        .await
+        .expect("catalogue writes");
+    assert_eq!(
+        (
+            on_hold.name.as_str(),
+            on_hold.state,
+            on_hold.allow_reopen,
+            on_hold.is_default
+        ),
+        ("On Hold", StatusState::Open, false, false)
+    );
+    assert_eq!(
+        (spam.state, spam.allow_reopen, spam.is_default),
+        (StatusState::Closed, true, false)
+    );
+    assert_eq!(
+        (
+            critical.name.as_str(),
+            critical.urgency,
+            critical.is_default
+        ),
+        ("Critical", 0, false)
+    );
+
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(
+        r.status(on_hold.id).await.expect("status"),
+        Some(on_hold.clone())
+    );
+    assert_eq!(
+        r.priority(critical.id).await.expect("priority"),
+        Some(critical.clone())
+    );
+    let statuses = r.statuses().await.expect("statuses");
+    assert_eq!(statuses.len(), 6);
+    assert_eq!(statuses[4..], [on_hold, spam]);
+    assert_eq!(
+        r.priorities().await.expect("priorities").last(),
+        Some(&critical)
+    );
+    assert_eq!(r.default_status().await.expect("status").name, "Open");
+    assert_eq!(r.default_priority().await.expect("priority").name, "Normal");
+}
+
+/// Organisation, SLA, status and priority names are unique regardless of case.
+pub async fn import_catalogue_names_are_unique_regardless_of_case(store: &dyn Store) {
+    let at = datetime!(2019-05-06 07:08:09 UTC);
+    add_organization(store, "Acme", None, at, at)
+        .await
+        .expect("organisation");
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.insert_sla(
+                    &NewSla {
+                        name: "Premium".into(),
+                        grace_hours: 4,
+                    },
+                    at,
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+        .expect("SLA");
+
+    for attempt in 0..4 {
+        let outcome = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    match attempt {
+                        0 => tx
+                            .insert_organization(&NewOrganization {
+                                name: "ACME".into(),
+                                domain: Some("acme.example".into()),
+                                created_at: at,
+                                updated_at: at,
+                            })
+                            .await
+                            .map(|_| ()),
+                        1 => tx
+                            .insert_sla(
+                                &NewSla {
+                                    name: "premium".into(),
+                                    grace_hours: 8,
+                                },
+                                at,
+                            )
+                            .await
+                            .map(|_| ()),
+                        // Seeded as "Resolved" and "High".
+                        2 => tx
+                            .insert_status(&NewStatus {
+                                name: "RESOLVED".into(),
+                                state: StatusState::Closed,
+                                allow_reopen: true,
+                            })
+                            .await
+                            .map(|_| ()),
+                        _ => tx
+                            .insert_priority(&NewPriority {
+                                name: "high".into(),
+                                urgency: 2,
+                            })
+                            .await
+                            .map(|_| ()),
+                    }
+                    .map_err(Error::from)
+                })
+            })
+            .await;
+        assert!(
+            is_constraint(&outcome),
+            "duplicate #{attempt} gave {outcome:?}"
+        );
+    }
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(r.organizations().await.expect("organisations").len(), 1);
+    assert_eq!(r.slas().await.expect("SLAs").len(), 1);
+    assert_eq!(r.statuses().await.expect("statuses").len(), 4);
+    assert_eq!(r.priorities().await.expect("priorities").len(), 4);
+}
+
+/// An imported customer keeps every address in the order given, its organisation and its own
+/// times, however it is read back; one without addresses round-trips too, and find-or-create
+/// finds imported addresses regardless of case.
+pub async fn imported_users_keep_addresses_organization_and_times(store: &dyn Store) {
+    let acme = add_organization(
+        store,
+        "Acme",
+        None,
+        datetime!(2016-01-01 00:00:00 UTC),
+        datetime!(2016-01-01 00:00:00 UTC),
+    )
+    .await
+    .expect("organisation");
+    // Not in alphabetical order: the order given is kept, primary first.
+    let mut given = imported_user(
+        "Zoe Zed",
+        &[
+            "zoe@example.com",
+            "Alpha.Zoe@Example.org",
+            "mid@example.net",
+        ],
+        Some(acme.id),
+        datetime!(2019-03-04 05:06:07.123456 UTC),
+        datetime!(2021-08-09 10:11:12.654321 UTC),
+    );
+    given.phone = Some("555-0100X12".into());
+    given.notes = Some("Came over from osTicket.".into());
+    let zoe = import_user(store, given).await.expect("imported");
+    assert_eq!(
+        zoe.emails,
+        vec![
+            email("zoe@example.com"),
+            email("Alpha.Zoe@Example.org"),
+            email("mid@example.net")
+        ]
+    );
+    assert_eq!(zoe.organization_id, Some(acme.id));
+    assert_eq!(zoe.created_at, datetime!(2019-03-04 05:06:07.123456 UTC));
+    assert_eq!(zoe.updated_at, datetime!(2021-08-09 10:11:12.654321 UTC));
+    assert_eq!(zoe.phone.as_deref(), Some("555-0100X12"));
+    assert_eq!(zoe.notes.as_deref(), Some("Came over from osTicket."));
+
+    let nobody = import_user(
+        store,
+        imported_user(
+            "No Address",
+            &[],
+            None,
+            datetime!(2015-12-31 23:59:59.999999 UTC),
+            datetime!(2015-12-31 23:59:59.999999 UTC),
+        ),
+    )
+    .await
+    .expect("imported without addresses");
+    assert!(nobody.emails.is_empty());
+    assert_eq!(nobody.primary_email(), None);
+
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(r.user(zoe.id).await.expect("user"), Some(zoe.clone()));
+    assert_eq!(
+        r.user_by_email(&email("ALPHA.zoe@example.ORG"))
+            .await
+            .expect("user"),
+        Some(zoe.clone())
+    );
+    assert_eq!(r.user(nobody.id).await.expect("user"), Some(nobody.clone()));
+    assert_eq!(
+        r.users(None, 10).await.expect("users"),
+        vec![zoe.clone(), nobody.clone()]
+    );
+    assert_eq!(
+        r.users(Some(zoe.id), 1).await.expect("users"),
+        vec![nobody.clone()]
+    );
+    assert_eq!(r.row_counts().await.expect("counts").users, 2);
+    drop(r);
+
+    // Find-or-create compares addresses by the same key as the import stored.
+    let (found, created) = store
+        .write(|tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .find_or_create_user(&contact("MID@example.NET", "Other"), helpline_core::now())
+                    .await?)
+            })
+        })
+        .await
+        .expect("find");
+    assert!(!created);
+    assert_eq!(found, zoe);
+    let fresh = create_user(store, "fresh@example.com").await;
+    assert_eq!(fresh.organization_id, None);
+    assert_eq!(
+        store
+            .reader()
+            .await
+            .expect("reader")
+            .user(fresh.id)
+            .await
+            .expect("user"),
+        Some(fresh)
+    );
+}
+
+/// An import whose address another customer has (or that names one address twice, or an
+/// organisation that does not exist) is refused, and its unit writes nothing.
+pub async fn import_user_with_a_taken_address_writes_nothing(store: &dyn Store) {
+    let owner = create_user(store, "taken@example.com").await;
+    let at = datetime!(2020-02-02 02:02:02 UTC);
+    let attempts = [
+        imported_user(
+            "Late Comer",
+            &["fresh@example.com", "TAKEN@example.com"],
+            None,
+            at,
+            at,
+        ),
+        imported_user(
+            "Twice",
+            &["twice@example.com", "Twice@Example.com"],
+            None,
+            at,
+            at,
+        ),
+        imported_user(
+            "Orphan",
+            &["orphan@example.com"],
+            Some(OrganizationId(999)),
+            at,
+            at,
+        ),
+    ];
+    for user in attempts {
+        let name = user.name.clone();
+        let outcome = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    // Something else first: the whole unit goes, not just the import.
+                    tx.record_legacy_id(LegacyKind::User, 7, 70).await?;
+                    Ok(tx.import_user(&user).await?)
+                })
+            })
+            .await;
+        assert!(is_constraint(&outcome), "{name}: {outcome:?}");
+    }
+
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(r.users(None, 10).await.expect("users"), vec![owner.clone()]);
+    assert_eq!(r.row_counts().await.expect("counts").users, 1);
+    for address in [
+        "fresh@example.com",
+        "twice@example.com",
+        "orphan@example.com",
+    ] {
+        assert_eq!(
+            r.user_by_email(&email(address)).await.expect("lookup"),
+            None,
+            "{address}"
+        );
+    }
+    assert_eq!(
+        r.user_by_email(&email("taken@example.com"))
+            .await
+            .expect("lookup"),
+        Some(owner)
+    );
+    assert_eq!(
+        r.legacy_id(LegacyKind::User, 7).await.expect("lookup"),
+        None
+    );
+}
+
+/// Imported staff keep their state, creation time and password hash; the hash is read on its
+/// own, and staff added the usual way have none.
+pub async fn imported_staff_keep_state_hash_and_creation_time(store: &dyn Store) {
+    let hash = "$2y$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z3jRd3KxUe.XjI0OC9qi5pK6";
+    let (alice, bob, carol) = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let alice = tx
+                    .insert_staff(
+                        &NewStaff {
+                            username: "alice".into(),
+                            name: "Alice Agent".into(),
+                            email: email("alice@example.com"),
+                            department_id: DepartmentId(1),
+                        },
+                        helpline_core::now(),
+                    )
+                    .await?;
+                let bob = tx
+                    .import_staff(&ImportedStaff {
+                        staff: NewStaff {
+                            username: "bob".into(),
+                            name: "Bob Former".into(),
+                            email: email("Bob@Example.com"),
+                            department_id: DepartmentId(1),
+                        },
+                        active: false,
+                        password_hash: Some(hash.into()),
+                        created_at: datetime!(2014-04-05 06:07:08.090807 UTC),
+                    })
+                    .await?;
+                let carol = tx
+                    .import_staff(&ImportedStaff {
+                        staff: NewStaff {
+                            username: "carol".into(),
+                            name: "Carol".into(),
+                            email: email("carol@example.com"),
+                            department_id: DepartmentId(1),
+                        },
+                        active: true,
+                        password_hash: None,
+                        created_at: datetime!(2015-01-01 00:00:00 UTC),
+                    })
+                    .await?;
+                Ok((alice, bob, carol))
+            })
+        })
+        .await
+        .expect("staff");
+    assert!(!bob.active);
+    assert_eq!(bob.created_at, datetime!(2014-04-05 06:07:08.090807 UTC));
+    assert_eq!(bob.email, email("Bob@Example.com"));
+
+    let mut r = store.reader().await.expect("reader");
+    assert_eq!(
+        r.staff_member(bob.id).await.expect("staff"),
+        Some(bob.clone())
+    );
+    assert_eq!(
+        r.staff().await.expect("staff"),
+        vec![alice.clone(), bob.clone(), carol.clone()]
+    );
+    assert_eq!(
+        r.staff_password_hash(bob.id).await.expect("hash"),
+        Some(hash.to_owned())
+    );
+    assert_eq!(r.staff_password_hash(alice.id).await.expect("hash"), None);
+    assert_eq!(r.staff_password_hash(carol.id).await.expect("hash"), None);
+    assert_eq!(
+        r.staff_password_hash(StaffId(999)).await.expect("hash"),
+        None
+    );
+    drop(r);
+
+    // A taken user name (in another case) or address is refused as for added staff.
+    for (username, address) in [("BOB", "bob2@example.com"), ("dave", "bob@EXAMPLE.com")] {
+        let outcome = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    Ok(tx
+                        .import_staff(&ImportedStaff {
+                            staff: NewStaff {
+                                username: username.into(),
+                                name: "Dup".into(),
+                                email: email(address),
+                                department_id: DepartmentId(1),
+                            },
+                            active: true,
+                            password_hash: None,
+                            created_at: helpline_core::now(),
+                        })
+                        .await?)
+                })
+            })
+            .await;
+        assert!(is_constraint(&outcome), "{username}: {outcome:?}");
+    }
 }

@@ -89,7 +89,14 @@ macro_rules! conformance_suite {
             concurrent_claims_never_share_a_job,
             webhooks_round_trip_and_take_their_deliveries_along,
             changes_are_announced_in_their_own_transaction,
-            next_job_due_is_the_earliest_pending
+            next_job_due_is_the_earliest_pending,
+            legacy_ids_map_each_source_record_once,
+            organizations_and_slas_round_trip,
+            added_statuses_and_priorities_are_not_defaults,
+            import_catalogue_names_are_unique_regardless_of_case,
+            imported_users_keep_addresses_organization_and_times,
+            import_user_with_a_taken_address_writes_nothing,
+            imported_staff_keep_state_hash_and_creation_time
         );
     };
     (@cases $factory:path, $($case:ident),* $(,)?) => {$(

@@ -10,23 +10,24 @@ use helpline_core::apikey::{
 use helpline_core::attachment::Attachment;
 use helpline_core::body::{BodyFormat, MessageBody};
 use helpline_core::catalog::{
-    Department, HelpTopic, NewDepartment, NewStaff, NewTopic, Priority, Staff, StatusState,
-    TicketStatus,
+    Department, HelpTopic, NewDepartment, NewPriority, NewSla, NewStaff, NewStatus, NewTopic,
+    Priority, Sla, Staff, StatusState, TicketStatus,
 };
 use helpline_core::email::EmailAddress;
 use helpline_core::event::{Actor, Event, NewEvent};
 use helpline_core::ids::{
-    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, FileId, JobId, PriorityId, StaffId,
-    StatusId, TicketId, TopicId, UserId, WebhookId,
+    ApiKeyId, AttachmentId, DepartmentId, EntryId, EventId, FileId, JobId, OrganizationId,
+    PriorityId, SlaId, StaffId, StatusId, TicketId, TopicId, UserId, WebhookId,
 };
 use helpline_core::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
+use helpline_core::legacy::{ImportedStaff, ImportedUser, LegacyKind};
 use helpline_core::mailbox::{AfterFetch, Mailbox, MailboxAddress, MailboxId, NewMailbox};
 use helpline_core::outbox::{Job, JobKind, JobQuery, JobResult, NewJob, NewWebhook, Webhook};
 use helpline_core::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use helpline_core::store::{Reader, RowCounts, TicketDraft, TicketQuery, Writer};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
-use helpline_core::user::{CustomerContact, User};
+use helpline_core::user::{CustomerContact, NewOrganization, Organization, User};
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::ops::DerefMut;
@@ -442,21 +443,28 @@ fn event_row(row: &Row) -> Result<Event, StoreError> {
     })
 }
 
-/// Groups `(user row, address)` join rows into users with all their addresses.
+/// Groups `(user row, address)` join rows into users with all their addresses. A customer
+/// without an address (an imported one can be) comes as one row with a null address.
 fn users_from_rows(rows: &[Row]) -> Result<Vec<User>, StoreError> {
     let mut users: Vec<User> = Vec::new();
     for row in rows {
         let id = UserId(row.try_get("user_id").map_err(db)?);
-        let address: String = row.try_get("address").map_err(db)?;
-        let email = EmailAddress::parse(&address).map_err(StoreError::Corrupt)?;
+        let address: Option<String> = row.try_get("address").map_err(db)?;
+        let email = address
+            .map(|address| EmailAddress::parse(&address).map_err(StoreError::Corrupt))
+            .transpose()?;
         match users.last_mut() {
-            Some(user) if user.id == id => user.emails.push(email),
+            Some(user) if user.id == id => user.emails.extend(email),
             _ => users.push(User {
                 id,
                 name: row.try_get("name").map_err(db)?,
-                emails: vec![email],
+                emails: email.into_iter().collect(),
                 phone: row.try_get("phone").map_err(db)?,
                 notes: row.try_get("notes").map_err(db)?,
+                organization_id: row
+                    .try_get::<Option<i64>, _>("organization_id")
+                    .map_err(db)?
+                    .map(OrganizationId),
                 created_at: time(row.try_get("created_at").map_err(db)?)?,
                 updated_at: time(row.try_get("updated_at").map_err(db)?)?,
             }),
@@ -465,11 +473,33 @@ fn users_from_rows(rows: &[Row]) -> Result<Vec<User>, StoreError> {
     Ok(users)
 }
 
+/// Customers with their addresses, one row per address in the order they were added (the
+/// statement orders by `user_email_id`). A left join: imported customers may have none.
 macro_rules! user_select {
     () => {
-        "select u.user_id, u.name, u.phone, u.notes, u.created_at, u.updated_at, e.address \
-         from users u join user_email e on e.user_id = u.user_id "
+        "select u.user_id, u.name, u.phone, u.notes, u.organization_id, u.created_at, \
+         u.updated_at, e.address \
+         from users u left join user_email e on e.user_id = u.user_id "
     };
+}
+
+fn organization_row(row: &Row) -> Result<Organization, StoreError> {
+    Ok(Organization {
+        id: OrganizationId(row.try_get("organization_id").map_err(db)?),
+        name: row.try_get("name").map_err(db)?,
+        domain: row.try_get("domain").map_err(db)?,
+        created_at: time(row.try_get("created_at").map_err(db)?)?,
+        updated_at: time(row.try_get("updated_at").map_err(db)?)?,
+    })
+}
+
+fn sla_row(row: &Row) -> Result<Sla, StoreError> {
+    Ok(Sla {
+        id: SlaId(row.try_get("sla_id").map_err(db)?),
+        name: row.try_get("name").map_err(db)?,
+        grace_hours: row.try_get("grace_hours").map_err(db)?,
+        created_at: time(row.try_get("created_at").map_err(db)?)?,
+    })
 }
 
 fn map_rows<T>(
@@ -1100,6 +1130,71 @@ impl<C: DerefMut<Target = Connection> + Send> Reader for Conn<C> {
         .map_err(db)?;
         required("default priority", map_optional(row, priority_row)?)
     }
+
+    async fn organizations(&mut self) -> Result<Vec<Organization>, StoreError> {
+        let rows = query(
+            "select organization_id, name, domain, created_at, updated_at from organization \
+             order by organization_id",
+        )
+        .fetch_all(self.conn())
+        .await
+        .map_err(db)?;
+        map_rows(&rows, organization_row)
+    }
+
+    async fn slas(&mut self) -> Result<Vec<Sla>, StoreError> {
+        let rows = query("select sla_id, name, grace_hours, created_at from sla order by sla_id")
+            .fetch_all(self.conn())
+            .await
+            .map_err(db)?;
+        map_rows(&rows, sla_row)
+    }
+
+    async fn staff_password_hash(&mut self, id: StaffId) -> Result<Option<String>, StoreError> {
+        let row = query("select password_hash from staff where staff_id = $1")
+            .bind(id.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?;
+        Ok(row
+            .map(|row| row.try_get::<Option<String>, _>("password_hash"))
+            .transpose()
+            .map_err(db)?
+            .flatten())
+    }
+
+    async fn legacy_id(
+        &mut self,
+        kind: LegacyKind,
+        source_id: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        query("select target_id from legacy_id where kind = $1 and source_id = $2")
+            .bind(kind.as_str())
+            .bind(source_id)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?
+            .map(|row| row.try_get("target_id"))
+            .transpose()
+            .map_err(db)
+    }
+
+    async fn legacy_ids(&mut self, kind: LegacyKind) -> Result<Vec<(i64, i64)>, StoreError> {
+        let rows =
+            query("select source_id, target_id from legacy_id where kind = $1 order by source_id")
+                .bind(kind.as_str())
+                .fetch_all(self.conn())
+                .await
+                .map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("source_id").map_err(db)?,
+                    row.try_get("target_id").map_err(db)?,
+                ))
+            })
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -1176,17 +1271,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         .map_err(db)?
         .try_get(0)
         .map_err(db)?;
-        query(
-            "insert into user_email (user_id, address, address_key, created_at) \
-             values ($1, $2, $3, $4)",
-        )
-        .bind(user_id)
-        .bind(contact.email.as_str())
-        .bind(contact.email.key())
-        .bind(micros(now))
-        .execute(self.conn())
-        .await
-        .map_err(db)?;
+        insert_address(self.conn(), user_id, &contact.email, now).await?;
         Ok((
             User {
                 id: UserId(user_id),
@@ -1194,6 +1279,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
                 emails: vec![contact.email.clone()],
                 phone: contact.phone.clone(),
                 notes: contact.notes.clone(),
+                organization_id: None,
                 created_at: now,
                 updated_at: now,
             },
@@ -1945,6 +2031,197 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
             created_at: now,
         })
     }
+
+    async fn record_legacy_id(
+        &mut self,
+        kind: LegacyKind,
+        source_id: i64,
+        target_id: i64,
+    ) -> Result<(), StoreError> {
+        query("insert into legacy_id (kind, source_id, target_id) values ($1, $2, $3)")
+            .bind(kind.as_str())
+            .bind(source_id)
+            .bind(target_id)
+            .execute(self.conn())
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn insert_organization(
+        &mut self,
+        organization: &NewOrganization,
+    ) -> Result<Organization, StoreError> {
+        let id: i64 = query(
+            "insert into organization (name, domain, created_at, updated_at) \
+             values ($1, $2, $3, $4) returning organization_id",
+        )
+        .bind(&organization.name)
+        .bind(&organization.domain)
+        .bind(micros(organization.created_at))
+        .bind(micros(organization.updated_at))
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(Organization {
+            id: OrganizationId(id),
+            name: organization.name.clone(),
+            domain: organization.domain.clone(),
+            created_at: organization.created_at,
+            updated_at: organization.updated_at,
+        })
+    }
+
+    async fn insert_sla(&mut self, sla: &NewSla, now: OffsetDateTime) -> Result<Sla, StoreError> {
+        let id: i64 = query(
+            "insert into sla (name, grace_hours, created_at) values ($1, $2, $3) \
+             returning sla_id",
+        )
+        .bind(&sla.name)
+        .bind(sla.grace_hours)
+        .bind(micros(now))
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(Sla {
+            id: SlaId(id),
+            name: sla.name.clone(),
+            grace_hours: sla.grace_hours,
+            created_at: now,
+        })
+    }
+
+    async fn insert_status(&mut self, status: &NewStatus) -> Result<TicketStatus, StoreError> {
+        let id: i64 = query(
+            "insert into ticket_status (name, state, allow_reopen, is_default) \
+             values ($1, $2, $3, 0) returning status_id",
+        )
+        .bind(&status.name)
+        .bind(status.state.as_str())
+        .bind(status.allow_reopen)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(TicketStatus {
+            id: StatusId(id),
+            name: status.name.clone(),
+            state: status.state,
+            allow_reopen: status.allow_reopen,
+            is_default: false,
+        })
+    }
+
+    async fn insert_priority(&mut self, priority: &NewPriority) -> Result<Priority, StoreError> {
+        let id: i64 = query(
+            "insert into priority (name, urgency, is_default) values ($1, $2, 0) \
+             returning priority_id",
+        )
+        .bind(&priority.name)
+        .bind(priority.urgency)
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(Priority {
+            id: PriorityId(id),
+            name: priority.name.clone(),
+            urgency: priority.urgency,
+            is_default: false,
+        })
+    }
+
+    async fn import_user(&mut self, user: &ImportedUser) -> Result<User, StoreError> {
+        let user_id: i64 = query(
+            "insert into users (name, phone, notes, organization_id, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6) returning user_id",
+        )
+        .bind(&user.name)
+        .bind(&user.phone)
+        .bind(&user.notes)
+        .bind(user.organization_id.map(|id| id.0))
+        .bind(micros(user.created_at))
+        .bind(micros(user.updated_at))
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        // One at a time, primary first: the readers list addresses by row id.
+        for email in &user.emails {
+            insert_address(self.conn(), user_id, email, user.created_at).await?;
+        }
+        Ok(User {
+            id: UserId(user_id),
+            name: user.name.clone(),
+            emails: user.emails.clone(),
+            phone: user.phone.clone(),
+            notes: user.notes.clone(),
+            organization_id: user.organization_id,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        })
+    }
+
+    async fn import_staff(&mut self, imported: &ImportedStaff) -> Result<Staff, StoreError> {
+        let staff = &imported.staff;
+        let id: i64 = query(
+            "insert into staff (username, name, email, email_key, department_id, active, \
+             password_hash, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
+             returning staff_id",
+        )
+        .bind(&staff.username)
+        .bind(&staff.name)
+        .bind(staff.email.as_str())
+        .bind(staff.email.key())
+        .bind(staff.department_id.0)
+        .bind(imported.active)
+        .bind(&imported.password_hash)
+        .bind(micros(imported.created_at))
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?
+        .try_get(0)
+        .map_err(db)?;
+        Ok(Staff {
+            id: StaffId(id),
+            username: staff.username.clone(),
+            name: staff.name.clone(),
+            email: staff.email.clone(),
+            department_id: staff.department_id,
+            active: imported.active,
+            created_at: imported.created_at,
+        })
+    }
+}
+
+/// Adds one address to a customer. Identity is the address's key ([`EmailAddress::key`]), which
+/// the unique `address_key` enforces: an address another customer has is a
+/// [`StoreError::Constraint`].
+async fn insert_address(
+    conn: &mut Connection,
+    user_id: i64,
+    email: &EmailAddress,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    query(
+        "insert into user_email (user_id, address, address_key, created_at) \
+         values ($1, $2, $3, $4)",
+    )
+    .bind(user_id)
+    .bind(email.as_str())
+    .bind(email.key())
+    .bind(micros(at))
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 #[cfg(test)]
