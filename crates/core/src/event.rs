@@ -33,6 +33,9 @@ pub enum EventKind {
     ApiKeyRevoked,
     /// A department, topic or staff member was added.
     CatalogChanged,
+    /// An event carried over from another help desk that has no kind of its own here (osTicket's
+    /// assigned, transferred, referred, overdue, merged…); its data names the original.
+    Imported,
 }
 
 impl EventKind {
@@ -52,6 +55,7 @@ impl EventKind {
             Self::ApiKeyCreated => "api_key_created",
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::CatalogChanged => "catalog_changed",
+            Self::Imported => "imported",
         }
     }
 }
