@@ -181,6 +181,9 @@ pub trait Reader: Send {
         &mut self,
         message_ids: &[String],
     ) -> Result<Option<(TicketId, EntryId)>, StoreError>;
+    /// The ticket a thread entry is on (`None`: no such entry). Mail intake follows an
+    /// imported osTicket entry id to its ticket with it.
+    async fn entry_ticket(&mut self, entry: EntryId) -> Result<Option<TicketId>, StoreError>;
     /// Every mailbox, by id.
     async fn mailboxes(&mut self) -> Result<Vec<Mailbox>, StoreError>;
     /// One mailbox.

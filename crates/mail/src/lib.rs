@@ -7,6 +7,7 @@ pub mod classify;
 pub mod fetch;
 pub mod imap;
 pub mod message_id;
+pub mod osticket_id;
 pub mod outbound;
 pub mod parse;
 pub mod pipeline;

@@ -5,6 +5,7 @@
 
 use crate::classify::{MailClass, classify};
 use crate::message_id::{self, MailSecret};
+use crate::osticket_id::{self, OsticketInstallation, OsticketMessageId};
 use crate::parse::{DEFAULT_MAX_MESSAGE_BYTES, InboundMail};
 use crate::strip;
 use helpline_core::attachment::NewAttachment;
@@ -13,6 +14,7 @@ use helpline_core::email::EmailAddress;
 use helpline_core::event::Actor;
 use helpline_core::ids::{EntryId, TicketId};
 use helpline_core::inbound::{InboundId, InboundOutcome, InboundRecord, InboundStatus, NewInbound};
+use helpline_core::legacy::{LegacyKind, OSTICKET_SECRET_SALT_SETTING};
 use helpline_core::service::posting::{
     CustomerMessage, CustomerRef, InternalNote, NoteAuthor, StaffRef, post_customer_message,
     post_internal_note,
@@ -350,6 +352,7 @@ async fn decide(
     class: MailClass,
 ) -> Result<Plan, Error> {
     let mut reader = store.reader().await?;
+    let mut osticket = OsticketIds::default();
     if let Some(own) = &mail.message_id {
         if let Some((ticket, entry)) = reader
             .entry_by_message_id(std::slice::from_ref(own))
@@ -360,6 +363,13 @@ async fn decide(
         if message_id::verify(&settings.secret, own).is_some() {
             return Ok(Plan::Ignore {
                 rule: "its own Message-ID is one of ours: our mail came back (loop)".into(),
+            });
+        }
+        if osticket.decode(&mut *reader, own).await?.is_some() {
+            return Ok(Plan::Ignore {
+                rule: "its own Message-ID is one the imported osTicket desk signed: \
+                       that desk's mail came back (loop)"
+                    .into(),
             });
         }
     }
@@ -400,6 +410,35 @@ async fn decide(
                 matched_by_headers: true,
             });
         }
+        if let Some((ticket, entry)) = osticket.thread(&mut *reader, candidate).await? {
+            return Ok(Plan::Thread {
+                ticket: Box::new(ticket),
+                rule: format!(
+                    "the imported osTicket desk's signed Message-ID {candidate} (its entry \
+                     {entry}) in its headers"
+                ),
+                matched_by_headers: true,
+            });
+        }
+    }
+    // osTicket also writes its id into the body (for clients that drop the headers); only its
+    // signed ids are looked for there, after every header, as osTicket does.
+    if osticket.may_apply() {
+        for marker in osticket_id::body_markers(mail.html.as_deref(), mail.text.as_deref()) {
+            if candidates.contains(&marker) {
+                continue;
+            }
+            if let Some((ticket, entry)) = osticket.thread(&mut *reader, &marker).await? {
+                return Ok(Plan::Thread {
+                    ticket: Box::new(ticket),
+                    rule: format!(
+                        "the imported osTicket desk's signed Message-ID {marker} (its entry \
+                         {entry}) in its body"
+                    ),
+                    matched_by_headers: true,
+                });
+            }
+        }
     }
     if let Some((ticket_id, _)) = reader.entry_by_message_id(&candidates).await?
         && let Some(ticket) = reader.ticket(ticket_id).await?
@@ -434,6 +473,73 @@ async fn decide(
     Ok(Plan::NewTicket {
         rule: "no thread matched: a new ticket".into(),
     })
+}
+
+/// osTicket's signed Message-IDs, recognised once `helpline import osticket --secret-salt` has
+/// stored that desk's salt. The setting is read at most once per message, and only when an id
+/// has the shape of one of osTicket's: ordinary mail costs nothing.
+#[derive(Default)]
+struct OsticketIds {
+    /// `None` until read; then the installation, if a salt is set.
+    installation: Option<Option<OsticketInstallation>>,
+}
+
+impl OsticketIds {
+    /// Whether osTicket ids may still be recognised (no salt read yet, or one was set).
+    fn may_apply(&self) -> bool {
+        !matches!(self.installation, Some(None))
+    }
+
+    /// What `message_id` says, when the imported desk signed it.
+    async fn decode(
+        &mut self,
+        reader: &mut dyn Reader,
+        message_id: &str,
+    ) -> Result<Option<OsticketMessageId>, Error> {
+        if !osticket_id::has_shape(message_id) {
+            return Ok(None);
+        }
+        let installation = match &self.installation {
+            Some(installation) => installation,
+            None => {
+                let salt = reader.setting(OSTICKET_SECRET_SALT_SETTING).await?;
+                self.installation
+                    .insert(salt.as_deref().and_then(OsticketInstallation::new))
+            }
+        };
+        Ok(installation
+            .as_ref()
+            .and_then(|installation| installation.decode(message_id)))
+    }
+
+    /// The ticket (and osTicket entry id) `message_id` leads to: an id the imported desk signed,
+    /// naming an entry that was imported and still exists. Like osTicket, only the entry
+    /// counts: who may post is decided from the sender, as for any header match.
+    async fn thread(
+        &mut self,
+        reader: &mut dyn Reader,
+        message_id: &str,
+    ) -> Result<Option<(Ticket, u32)>, Error> {
+        let Some(decoded) = self.decode(reader, message_id).await? else {
+            return Ok(None);
+        };
+        if decoded.entry_id == 0 {
+            return Ok(None);
+        }
+        let Some(entry) = reader
+            .legacy_id(LegacyKind::Entry, i64::from(decoded.entry_id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(ticket_id) = reader.entry_ticket(EntryId(entry)).await? else {
+            return Ok(None);
+        };
+        Ok(reader
+            .ticket(ticket_id)
+            .await?
+            .map(|ticket| (ticket, decoded.entry_id)))
+    }
 }
 
 /// Where `mail` would go, without writing anything: the rule and the ticket (for

@@ -2727,6 +2727,28 @@ pub async fn entry_by_message_id_finds_newest(store: &dyn Store) {
         .await
         .expect("long list");
     assert_eq!(found, newest_reply);
+
+    // `entry_ticket` names the ticket of an entry (mail intake follows imported osTicket entry
+    // ids with it), and nothing for an entry that does not exist.
+    let mut reader = store.reader().await.expect("reader");
+    for (entry, ticket) in [
+        (a.first_entry.id, a.ticket.id),
+        (a_reply.id, a.ticket.id),
+        (b_reply.id, b.id),
+    ] {
+        assert_eq!(
+            reader.entry_ticket(entry).await.expect("entry_ticket"),
+            Some(ticket),
+            "{entry}"
+        );
+    }
+    assert_eq!(
+        reader
+            .entry_ticket(EntryId(b_reply.id.0 + 1000))
+            .await
+            .expect("entry_ticket"),
+        None
+    );
 }
 
 /// A setting is set once: a later `init_setting` keeps the first value and returns it.

@@ -778,6 +778,17 @@ impl<C: DerefMut<Target = Connection> + Send> Reader for Conn<C> {
         Ok(newest)
     }
 
+    async fn entry_ticket(&mut self, entry: EntryId) -> Result<Option<TicketId>, StoreError> {
+        query("select ticket_id from thread_entry where entry_id = $1")
+            .bind(entry.0)
+            .fetch_optional(self.conn())
+            .await
+            .map_err(db)?
+            .map(|row| row.try_get("ticket_id").map(TicketId))
+            .transpose()
+            .map_err(db)
+    }
+
     async fn mailboxes(&mut self) -> Result<Vec<Mailbox>, StoreError> {
         let rows = query(concat!(mailbox_select!(), "order by mailbox_id"))
             .fetch_all(self.conn())

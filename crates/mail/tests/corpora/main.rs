@@ -1,10 +1,12 @@
 //! The mail crate's tests on real mail written by others (`../shared/corpora`, read at test
 //! time, never copied into the project). Each module prints its figures with `--nocapture`.
 //! `pop3_live` and `imap_live` run the POP3 and IMAP clients against the real servers
-//! `scripts/test` starts, `smtp_live` the outbound SMTP transport.
+//! `scripts/test` starts, `smtp_live` the outbound SMTP transport. `osticket_threading` runs
+//! the intake pipeline on a SQLite store in a temporary directory.
 
 mod bounces;
 mod imap_live;
+mod osticket_threading;
 mod pop3_live;
 mod replies;
 mod smtp_live;
