@@ -92,6 +92,9 @@ pub struct OsticketImportArgs {
     /// what osTicket received since): records already imported are skipped.
     #[arg(long)]
     pub resume: bool,
+    /// Records written per transaction.
+    #[arg(long, value_name = "N", default_value_t = helpline_import::osticket::DEFAULT_BATCH)]
+    pub batch: usize,
 }
 
 /// `helpline mailbox …`.

@@ -19,7 +19,7 @@ pub async fn run(config: &Config, command: ImportCommand) -> Result<()> {
     let options = Options {
         secret_salt: args.secret_salt,
         resume: args.resume,
-        ..Options::default()
+        batch_size: args.batch,
     };
     let outcome = osticket::import(&args.from, &args.prefix, &options, &*store, &bar).await;
     bar.clear();

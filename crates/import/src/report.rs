@@ -29,6 +29,9 @@ pub struct KindReport {
     pub resumed: u64,
     /// Records left out, each with its reason.
     pub skipped: Vec<Skipped>,
+    /// Time spent on this kind (reading and writing).
+    #[serde(skip)]
+    pub elapsed: Duration,
 }
 
 impl KindReport {
@@ -40,6 +43,7 @@ impl KindReport {
             matched: 0,
             resumed: 0,
             skipped: Vec::new(),
+            elapsed: Duration::ZERO,
         }
     }
 
@@ -104,19 +108,20 @@ impl fmt::Display for ImportReport {
         writeln!(f, "Imported from {} ({})", self.source, self.version)?;
         writeln!(
             f,
-            "{:<14}{:>10}{:>10}{:>10}{:>10}{:>10}",
-            "kind", "read", "written", "matched", "resumed", "skipped"
+            "{:<14}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+            "kind", "read", "written", "matched", "resumed", "skipped", "seconds"
         )?;
         for kind in &self.kinds {
             writeln!(
                 f,
-                "{:<14}{:>10}{:>10}{:>10}{:>10}{:>10}",
+                "{:<14}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10.1}",
                 kind.kind,
                 kind.read,
                 kind.written,
                 kind.matched,
                 kind.resumed,
-                kind.skipped.len()
+                kind.skipped.len(),
+                kind.elapsed.as_secs_f64()
             )?;
         }
         writeln!(

@@ -18,6 +18,7 @@ pub use source::redact;
 
 use crate::Progress;
 use crate::report::{DuplicateUser, ImportReport, KindReport};
+use futures::stream::{self, StreamExt};
 use helpline_core::apikey::{IpRule, KeySecret, NewApiKey, Scope};
 use helpline_core::attachment::NewAttachment;
 use helpline_core::body::{BodyFormat, MessageBody};
@@ -48,6 +49,10 @@ pub const DEFAULT_BATCH: usize = 250;
 
 /// Attachment bytes per unit of work (a unit with one larger file holds just that file).
 const MAX_UNIT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Units of work in flight at once (separate connections on PostgreSQL; one group commit on
+/// SQLite).
+const CONCURRENT_UNITS: usize = 4;
 
 /// What an entry without text (osTicket stores `-` for an empty body) shows.
 const EMPTY_BODY: &str = "(no text)";
@@ -221,6 +226,8 @@ struct Item {
     write: Write,
     /// Attachment bytes it carries (units are bounded by it).
     weight: usize,
+    /// Items of one group (a ticket's entries, its events) are written in order, in one unit.
+    group: i64,
 }
 
 enum Write {
@@ -273,14 +280,35 @@ enum Outcome {
 }
 
 impl Item {
+    /// Written in order with the other items of `group`, in the same unit.
+    fn in_group(self, group: i64) -> Self {
+        Self { group, ..self }
+    }
+
     fn new(kind: LegacyKind, source_id: i64, write: Write) -> Self {
         Self {
             kind,
             source_id,
             write,
             weight: 0,
+            group: source_id,
         }
     }
+}
+
+/// Writes `unit` in one transaction: every record with its map entry, or nothing.
+async fn run_unit(store: &dyn Store, unit: Vec<Arc<Item>>) -> Result<Vec<Outcome>, Error> {
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let mut outcomes = Vec::with_capacity(unit.len());
+                for item in &unit {
+                    outcomes.push(apply(&mut *tx, item).await?);
+                }
+                Ok(outcomes)
+            })
+        })
+        .await
 }
 
 /// Writes one item and its map entry.
@@ -431,23 +459,49 @@ impl<'a> Run<'a> {
     }
 
     async fn all(&mut self, source: &mut Source) -> Result<(), ImportError> {
+        let mut clock = Instant::now();
         self.departments(source).await?;
+        self.lap("department", &mut clock);
         self.topics(source).await?;
+        self.lap("topic", &mut clock);
         self.statuses(source).await?;
+        self.lap("status", &mut clock);
         self.priorities(source).await?;
+        self.lap("priority", &mut clock);
         self.slas(source).await?;
+        self.lap("sla", &mut clock);
         self.organizations(source).await?;
+        self.lap("organization", &mut clock);
         self.staff(source).await?;
+        self.lap("staff", &mut clock);
         self.users(source).await?;
+        self.lap("user", &mut clock);
         let tickets = source.ticket_ids().await?;
         let counts = source.counts().await?;
         self.tickets(source, &tickets).await?;
+        self.lap("ticket", &mut clock);
+        // Attachments are read and written with their entries.
         self.entries(source, &tickets, counts.entries).await?;
+        self.lap("entry", &mut clock);
         self.collaborators(source, &tickets, counts.collaborators)
             .await?;
+        self.lap("collaborator", &mut clock);
         self.events(source, &tickets, counts.events).await?;
+        self.lap("event", &mut clock);
         self.api_keys(source).await?;
+        self.lap("api_key", &mut clock);
         Ok(())
+    }
+
+    /// How many tickets (or their threads) are read at once: enough for every unit in flight.
+    fn read_chunk(&self) -> usize {
+        self.batch.max(1) * CONCURRENT_UNITS
+    }
+
+    /// Charges the time since `clock` to `kind`.
+    fn lap(&mut self, kind: &str, clock: &mut Instant) {
+        self.kind(kind).elapsed = clock.elapsed();
+        *clock = Instant::now();
     }
 
     fn finish(mut self) -> ImportReport {
@@ -538,20 +592,39 @@ impl<'a> Run<'a> {
         items: Vec<Item>,
     ) -> Result<HashSet<i64>, ImportError> {
         let items: Vec<Arc<Item>> = items.into_iter().map(Arc::new).collect();
-        let mut landed = HashSet::new();
+        // Units of about `batch` records that never split a group (one ticket's entries or
+        // events: each unit writes its records in order), so units may run side by side. A
+        // group too big for one unit's byte budget is split, and then units run one by one.
+        let mut units: Vec<Vec<Arc<Item>>> = Vec::new();
+        let mut one_by_one = false;
         let mut start = 0;
         while start < items.len() {
-            let mut end = start;
-            let mut bytes = 0;
-            while end < items.len()
-                && end - start < self.batch
-                && (end == start || bytes + items[end].weight <= MAX_UNIT_BYTES)
-            {
+            let mut end = start + 1;
+            let mut bytes = items[start].weight;
+            while end < items.len() {
+                let same_group = items[end].group == items[end - 1].group;
+                if bytes + items[end].weight > MAX_UNIT_BYTES {
+                    one_by_one |= same_group;
+                    break;
+                }
+                if end - start >= self.batch && !same_group {
+                    break;
+                }
                 bytes += items[end].weight;
                 end += 1;
             }
-            let unit: Vec<Arc<Item>> = items[start..end].to_vec();
-            match self.run_unit(unit.clone()).await {
+            units.push(items[start..end].to_vec());
+            start = end;
+        }
+        let store = self.store;
+        let mut results = stream::iter(units.into_iter().map(|unit| async move {
+            let outcome = run_unit(store, unit.clone()).await;
+            (unit, outcome)
+        }))
+        .buffered(if one_by_one { 1 } else { CONCURRENT_UNITS });
+        let mut landed = HashSet::new();
+        while let Some((unit, outcome)) = results.next().await {
+            match outcome {
                 Ok(outcomes) => {
                     for (item, outcome) in unit.iter().zip(outcomes) {
                         self.account(report_kind, item, outcome, &mut landed);
@@ -562,7 +635,7 @@ impl<'a> Run<'a> {
                     // One record spoiled the unit: write them one by one to find it.
                     tracing::warn!(%error, "a unit of the import failed; retrying record by record");
                     for item in unit {
-                        match self.run_unit(vec![Arc::clone(&item)]).await {
+                        match run_unit(store, vec![Arc::clone(&item)]).await {
                             Ok(outcomes) => {
                                 for outcome in outcomes {
                                     self.account(report_kind, &item, outcome, &mut landed);
@@ -577,23 +650,8 @@ impl<'a> Run<'a> {
                     }
                 }
             }
-            start = end;
         }
         Ok(landed)
-    }
-
-    async fn run_unit(&self, unit: Vec<Arc<Item>>) -> Result<Vec<Outcome>, Error> {
-        self.store
-            .write(move |tx| {
-                Box::pin(async move {
-                    let mut outcomes = Vec::with_capacity(unit.len());
-                    for item in &unit {
-                        outcomes.push(apply(&mut *tx, item).await?);
-                    }
-                    Ok(outcomes)
-                })
-            })
-            .await
     }
 
     fn account(
@@ -1209,7 +1267,7 @@ impl<'a> Run<'a> {
         self.progress.phase("tickets", ids.len() as u64);
         self.load_map(kind).await?;
         let source_default_priority = self.core_id("default_priority_id");
-        for chunk in ids.chunks(self.batch) {
+        for chunk in ids.chunks(self.read_chunk()) {
             let todo: Vec<i64> = chunk
                 .iter()
                 .copied()
@@ -1358,7 +1416,7 @@ impl<'a> Run<'a> {
         self.progress.phase("thread entries", total);
         self.load_map(kind).await?;
         // Entries are read a few tickets at a time (most threads are short).
-        for chunk in tickets.chunks(self.batch.max(1)) {
+        for chunk in tickets.chunks(self.read_chunk()) {
             let rows = source.entries(chunk).await?;
             let todo: Vec<i64> = rows
                 .iter()
@@ -1422,6 +1480,7 @@ impl<'a> Run<'a> {
                         at: created,
                     },
                     weight,
+                    group: row.ticket_id,
                 });
                 pending_bytes += weight;
                 if pending_bytes > MAX_UNIT_BYTES {
@@ -1610,7 +1669,7 @@ impl<'a> Run<'a> {
         let kind = LegacyKind::Collaborator;
         self.progress.phase("collaborators", total);
         self.load_map(kind).await?;
-        for chunk in tickets.chunks(self.batch.max(1)) {
+        for chunk in tickets.chunks(self.read_chunk()) {
             let rows = source.collaborators(chunk).await?;
             let mut items = Vec::new();
             for row in &rows {
@@ -1631,15 +1690,18 @@ impl<'a> Run<'a> {
                         .skip(row.id, format!("its user {} was not imported", row.user_id));
                     continue;
                 };
-                items.push(Item::new(
-                    kind,
-                    row.id,
-                    Write::Collaborator {
-                        ticket: TicketId(ticket),
-                        user: UserId(user),
-                        at: at(row.created).unwrap_or_else(helpline_core::now),
-                    },
-                ));
+                items.push(
+                    Item::new(
+                        kind,
+                        row.id,
+                        Write::Collaborator {
+                            ticket: TicketId(ticket),
+                            user: UserId(user),
+                            at: at(row.created).unwrap_or_else(helpline_core::now),
+                        },
+                    )
+                    .in_group(row.ticket_id),
+                );
             }
             self.write_items("collaborator", items).await?;
             self.progress.advance(rows.len() as u64);
@@ -1656,7 +1718,7 @@ impl<'a> Run<'a> {
         let kind = LegacyKind::Event;
         self.progress.phase("events", total);
         self.load_map(kind).await?;
-        for chunk in tickets.chunks(self.batch.max(1)) {
+        for chunk in tickets.chunks(self.read_chunk()) {
             let rows = source.events(chunk).await?;
             let mut items = Vec::new();
             for row in &rows {
@@ -1708,19 +1770,22 @@ impl<'a> Run<'a> {
                 {
                     object.insert("annulled".into(), serde_json::Value::Bool(true));
                 }
-                items.push(Item::new(
-                    kind,
-                    row.id,
-                    Write::Event(
-                        NewEvent {
-                            ticket_id: Some(TicketId(ticket)),
-                            kind: event_kind,
-                            actor,
-                            data: data.to_string(),
-                        },
-                        at(row.timestamp).unwrap_or_else(helpline_core::now),
-                    ),
-                ));
+                items.push(
+                    Item::new(
+                        kind,
+                        row.id,
+                        Write::Event(
+                            NewEvent {
+                                ticket_id: Some(TicketId(ticket)),
+                                kind: event_kind,
+                                actor,
+                                data: data.to_string(),
+                            },
+                            at(row.timestamp).unwrap_or_else(helpline_core::now),
+                        ),
+                    )
+                    .in_group(row.ticket_id),
+                );
             }
             self.write_items("event", items).await?;
             self.progress.advance(rows.len() as u64);

@@ -416,8 +416,10 @@ impl Source {
         format!("`{}{}`", self.prefix, name)
     }
 
+    /// Runs a statement over the text protocol: one round trip, no prepared statement (each
+    /// chunk's id list makes a new statement, which the driver would prepare and cache).
     async fn all(&mut self, what: &str, sql: String) -> Result<Vec<MySqlRow>, ImportError> {
-        sqlx::query(AssertSqlSafe(sql))
+        sqlx::raw_sql(AssertSqlSafe(sql))
             .fetch_all(&mut self.conn)
             .await
             .map_err(source_error(what))
