@@ -896,3 +896,101 @@ async fn bad_sources_are_refused_before_anything_is_written() {
     target.remove(store).await;
     fixture.drop_now().await;
 }
+
+/// An import of an older state of the desk, continued with `resume` from the newer one (the
+/// same ids, more tickets): only what is new is written, and everything then adds up. Also an
+/// attachment kept on disk by osTicket's filesystem storage plugin, reported and skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_continues_with_what_is_new() {
+    let Some(server) = mysql_server() else { return };
+    let (store, target) = sqlite_target().await;
+    let earlier = SourceDb::fixture(&server).await;
+    let mut conn = earlier.connect().await;
+    for statement in [
+        "delete e from ost_thread_entry e join ost_thread th on th.id = e.thread_id \
+         where th.object_type = 'T' and th.object_id > 9000",
+        "delete v from ost_thread_event v join ost_thread th on th.id = v.thread_id \
+         where th.object_type = 'T' and th.object_id > 9000",
+        "delete from ost_thread where object_type = 'T' and object_id > 9000",
+        "delete from ost_ticket where ticket_id > 9000",
+    ] {
+        conn.execute(statement).await.expect(statement);
+    }
+    conn.close().await.expect("close");
+    let first = osticket::import(&earlier.url(), "ost_", &options(), &*store, &NoProgress)
+        .await
+        .expect("first import");
+    assert_eq!(first.kind("ticket").map(|k| k.written), Some(9_000));
+    earlier.drop_now().await;
+
+    // The desk later: every ticket, and one file moved to the filesystem storage plugin.
+    let later = SourceDb::fixture(&server).await;
+    let mut src = later.connect().await;
+    src.execute(
+        "update ost_file f join ost_attachment a on a.file_id = f.id \
+         set f.bk = 'F' where a.type = 'H' and a.object_id = 9348",
+    )
+    .await
+    .expect("move a file to the filesystem");
+    let refused = osticket::import(&later.url(), "ost_", &options(), &*store, &NoProgress).await;
+    assert!(matches!(refused, Err(ImportError::AlreadyImported(_))));
+    let second = osticket::import(
+        &later.url(),
+        "ost_",
+        &Options {
+            resume: true,
+            ..options()
+        },
+        &*store,
+        &NoProgress,
+    )
+    .await
+    .expect("resumed import");
+    eprintln!("{second}");
+    let tickets = second.kind("ticket").expect("tickets");
+    assert_eq!((tickets.written, tickets.resumed), (349, 9_000));
+    let entries = second.kind("entry").expect("entries");
+    assert_eq!(entries.read, 9_354);
+    assert_eq!(entries.written + entries.resumed, 9_354);
+    assert!(entries.written >= 349, "{entries:?}");
+    let users = second.kind("user").expect("users");
+    assert_eq!((users.written, users.matched, users.resumed), (0, 0, 416));
+
+    let attachments = second.kind("attachment").expect("attachments");
+    assert_eq!(attachments.written, 1, "{attachments:?}");
+    assert_eq!(attachments.skipped.len(), 1, "{attachments:?}");
+    let reason = &attachments.skipped[0].reason;
+    assert!(
+        reason.contains("filesystem storage plugin") && reason.contains("ticket 841923"),
+        "{reason}"
+    );
+    assert!(second.to_string().contains("filesystem storage plugin"));
+
+    // Everything adds up to the whole desk, and the entry with the file on disk is there.
+    for (kind, n) in [
+        (LegacyKind::Ticket, 9_349),
+        (LegacyKind::Entry, 9_354),
+        (LegacyKind::Event, 9_350),
+        (LegacyKind::User, 416),
+    ] {
+        assert_eq!(mapped(&*store, kind).await, n, "{}", kind.as_str());
+    }
+    let rows = counts(&*store).await;
+    assert_eq!(
+        (rows.tickets, rows.entries, rows.attachments),
+        (9_349, 9_354, 1)
+    );
+    let mut reader = store.reader().await.expect("reader");
+    let ticket = reader
+        .ticket_by_number(&TicketNumber::parse("841923").expect("number"))
+        .await
+        .expect("read")
+        .expect("ticket 841923");
+    let thread = reader.entries(ticket.id).await.expect("entries");
+    assert_eq!(thread.len(), 3);
+    assert!(thread[0].attachments.is_empty());
+    drop(reader);
+    src.close().await.expect("close");
+    target.remove(store).await;
+    later.drop_now().await;
+}

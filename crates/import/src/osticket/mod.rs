@@ -1462,7 +1462,7 @@ impl<'a> Run<'a> {
                 let mut ids = Vec::new();
                 let mut weight = 0;
                 for file in files {
-                    if let Some(attachment) = self.attachment(source, &file).await? {
+                    if let Some(attachment) = self.attachment(source, row, &file).await? {
                         weight += attachment.content.len();
                         new_files.push(attachment);
                         ids.push(file.id);
@@ -1515,6 +1515,7 @@ impl<'a> Run<'a> {
     async fn attachment(
         &mut self,
         source: &mut Source,
+        entry: &EntryRow,
         file: &AttachmentRow,
     ) -> Result<Option<NewAttachment>, ImportError> {
         if !file.file_found {
@@ -1541,12 +1542,12 @@ impl<'a> Run<'a> {
             self.kind("attachment").skip(
                 file.id,
                 format!(
-                    "file {} '{name}' is kept outside the database by {plugin}; the import \
-                     reads files stored in the database only: move them into the database \
-                     (osTicket: Admin Panel → Settings → System → Store Attachments, then its \
-                     file migration) and run the import again with --resume, or attach the file \
-                     by hand",
-                    file.file_id
+                    "'{name}' (ticket {}, entry {}, file {}) is kept outside the database by \
+                     {plugin}, and the import reads files stored in the database only: move \
+                     the files into the database before importing (osTicket's `php manage.php \
+                     file migrate --backend={} --to=D`), or attach this one by hand (an entry \
+                     already imported does not take attachments on a --resume)",
+                    entry.number, entry.id, file.file_id, file.backend
                 ),
             );
             return Ok(None);

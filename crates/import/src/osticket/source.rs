@@ -779,11 +779,13 @@ impl Source {
             return Ok(Vec::new());
         }
         let email = self.t("thread_entry_email");
+        let ticket = self.t("ticket");
         let sql = format!(
             "select cast(e.id as signed) id, cast(th.object_id as signed) ticket_id, \
              cast(e.staff_id as signed) staff_id, cast(e.user_id as signed) user_id, e.type, \
              e.poster, e.source, e.title, e.body, e.format, e.ip_address, \
              cast(unix_timestamp(e.created) as signed) created, \
+             (select t.number from {ticket} t where t.ticket_id = th.object_id) number, \
              (select m.mid from {email} m where m.thread_entry_id = e.id order by m.id limit 1) mid, \
              (select m.headers from {email} m where m.thread_entry_id = e.id order by m.id limit 1) \
              headers \
@@ -801,6 +803,7 @@ impl Source {
                 Ok(EntryRow {
                     id: int(row, "id")?,
                     ticket_id: int(row, "ticket_id")?,
+                    number: opt_text(row, "number")?.unwrap_or_default(),
                     staff_id: opt_int(row, "staff_id")?.unwrap_or(0),
                     user_id: opt_int(row, "user_id")?.unwrap_or(0),
                     kind: opt_text(row, "type")?.unwrap_or_default(),
@@ -1182,6 +1185,8 @@ pub(crate) struct TicketRow {
 pub(crate) struct EntryRow {
     pub id: i64,
     pub ticket_id: i64,
+    /// The ticket's number.
+    pub number: String,
     pub staff_id: i64,
     pub user_id: i64,
     pub kind: String,
