@@ -48,9 +48,15 @@ impl Bar {
         };
         let bar = ProgressBar::with_draw_target(Some(0), target);
         let style = ProgressStyle::with_template(
-            "{prefix:>15} [{bar:40.cyan/blue}] {pos:>7}/{len:7} {per_sec:>12} eta {eta}",
+            "{prefix:>15} [{bar:40.cyan/blue}] {pos:>7}/{len:7} {rate:>10} eta {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0}/s", state.per_sec());
+            },
+        )
         .progress_chars("=> ");
         bar.set_style(style);
         Self {
@@ -78,10 +84,9 @@ impl Progress for Bar {
         if let Ok(mut phase) = self.phase.lock() {
             *phase = Some(name.to_owned());
         }
-        self.bar.set_prefix(name.to_owned());
+        self.bar.reset();
         self.bar.set_length(total);
-        self.bar.set_position(0);
-        self.bar.reset_eta();
+        self.bar.set_prefix(name.to_owned());
     }
 
     fn advance(&self, n: u64) {
