@@ -48,10 +48,10 @@ impl LegacyKind {
     /// Every kind, in the order an import writes them.
     pub const ALL: [LegacyKind; 13] = [
         Self::Department,
-        Self::Topic,
         Self::Status,
         Self::Priority,
         Self::Sla,
+        Self::Topic,
         Self::Organization,
         Self::Staff,
         Self::User,

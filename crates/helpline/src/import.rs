@@ -14,6 +14,9 @@ use std::sync::Mutex;
 /// Runs an import command.
 pub async fn run(config: &Config, command: ImportCommand) -> Result<()> {
     let ImportCommand::Osticket(args) = command;
+    // A wrong source is refused before the target is opened: opening creates a database that
+    // does not exist yet.
+    osticket::check_source(&args.from, &args.prefix).await?;
     let store = database::open(&config.database_url).await?;
     let bar = Bar::new();
     let options = Options {

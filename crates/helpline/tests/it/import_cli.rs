@@ -57,6 +57,7 @@ fn an_unreachable_source_fails_without_showing_the_password() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2") && !stdout.contains("hunter2"));
+    assert!(!dir.path().join("helpline.db").exists());
 }
 
 #[test]
@@ -100,5 +101,9 @@ fn a_database_that_is_not_osticket_is_refused() {
     assert!(
         stderr.contains("database 'mysql' is not an osTicket database"),
         "{stderr}"
+    );
+    assert!(
+        !dir.path().join("helpline.db").exists(),
+        "a refused source must not leave a new Helpline database behind"
     );
 }

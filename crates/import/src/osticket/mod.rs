@@ -140,6 +140,14 @@ impl From<StoreError> for ImportError {
     }
 }
 
+/// Runs the source checks [`import`] starts with (the URL connects, the prefix's tables exist,
+/// the schema is one the import reads) and nothing else, so a caller can refuse a bad source
+/// before it opens, or creates, the target database.
+pub async fn check_source(source_url: &str, prefix: &str) -> Result<(), ImportError> {
+    Source::open(source_url, prefix).await?.close().await;
+    Ok(())
+}
+
 /// Imports the osTicket database at `source_url` (tables named with `prefix`, e.g. `ost_`)
 /// into `store`. Nothing is written before every check passed.
 pub async fn import(
@@ -403,10 +411,10 @@ struct Defaults {
 /// The report rows, in the order the kinds are imported (`attachment` after `entry`).
 const REPORT_KINDS: [&str; 14] = [
     "department",
-    "topic",
     "status",
     "priority",
     "sla",
+    "topic",
     "organization",
     "staff",
     "user",
@@ -462,14 +470,15 @@ impl<'a> Run<'a> {
         let mut clock = Instant::now();
         self.departments(source).await?;
         self.lap("department", &mut clock);
-        self.topics(source).await?;
-        self.lap("topic", &mut clock);
         self.statuses(source).await?;
         self.lap("status", &mut clock);
         self.priorities(source).await?;
         self.lap("priority", &mut clock);
         self.slas(source).await?;
         self.lap("sla", &mut clock);
+        // After priorities: a topic names its default priority.
+        self.topics(source).await?;
+        self.lap("topic", &mut clock);
         self.organizations(source).await?;
         self.lap("organization", &mut clock);
         self.staff(source).await?;
@@ -748,28 +757,6 @@ impl<'a> Run<'a> {
             .map(|r| (r.id, (r.pid, r.name.clone())))
             .collect();
         let source_default_dept = self.core_id("default_dept_id");
-        // Priorities come after topics (LegacyKind order): a topic's priority is found by name
-        // among Helpline's (which has osTicket's four seeded ones), or from an earlier run.
-        let ours: HashMap<String, i64> = self
-            .store
-            .reader()
-            .await?
-            .priorities()
-            .await?
-            .into_iter()
-            .map(|p| (p.name.to_lowercase(), p.id.0))
-            .collect();
-        let priority_by_name: HashMap<i64, i64> = source
-            .priorities()
-            .await?
-            .into_iter()
-            .filter_map(|p| {
-                [&p.desc, &p.key]
-                    .iter()
-                    .find_map(|n| ours.get(&n.trim().to_lowercase()))
-                    .map(|&id| (p.id, id))
-            })
-            .collect();
         let mut no_priority = Vec::new();
         // A sub-topic without its own department or priority takes its parent's.
         let inherited = |id: i64, pick: &dyn Fn(&TopicRow) -> i64| {
@@ -807,10 +794,7 @@ impl<'a> Run<'a> {
                         .target(LegacyKind::Department, dept)
                         .or_else(|| self.target(LegacyKind::Department, source_default_dept))
                         .map_or(self.defaults.department, DepartmentId);
-                    let priority_id = self
-                        .target(LegacyKind::Priority, priority)
-                        .or_else(|| priority_by_name.get(&priority).copied())
-                        .map(PriorityId);
+                    let priority_id = self.target(LegacyKind::Priority, priority).map(PriorityId);
                     if priority > 0 && priority_id.is_none() {
                         no_priority.push(row.id);
                     }
@@ -829,8 +813,8 @@ impl<'a> Run<'a> {
         self.write_items("topic", items).await?;
         if !no_priority.is_empty() {
             self.note(format!(
-                "help topics whose priority has no namesake in Helpline yet, imported without \
-                 a priority of their own (tickets keep theirs): {}",
+                "help topics whose priority was not imported, imported without a priority of \
+                 their own (tickets keep theirs): {}",
                 short_list(&no_priority)
             ));
         }
