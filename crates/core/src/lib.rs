@@ -34,3 +34,17 @@ pub fn now() -> time::OffsetDateTime {
     let micros = now.microsecond();
     now.replace_nanosecond(micros * 1_000).unwrap_or(now)
 }
+
+/// A connection URL with any password replaced by `****`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

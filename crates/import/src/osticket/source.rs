@@ -209,19 +209,7 @@ pub(crate) struct Source {
     pub info: SourceInfo,
 }
 
-/// The URL with any password replaced, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
+pub use helpline_core::redact_url as redact;
 
 fn source_error(what: &str) -> impl FnOnce(sqlx::Error) -> ImportError + '_ {
     move |error| ImportError::Source {
