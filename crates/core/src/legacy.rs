@@ -11,6 +11,11 @@ use time::OffsetDateTime;
 /// import with `--secret-salt`), with which mail intake recognises osTicket's signed Message-IDs.
 pub const OSTICKET_SECRET_SALT_SETTING: &str = "osticket.secret_salt";
 
+/// The setting that identifies the osTicket desk this database was imported from (its help
+/// desk URL and first ticket), so that `--resume` never continues from another desk: the id
+/// map would take that desk's records for ones already imported.
+pub const OSTICKET_SOURCE_SETTING: &str = "osticket.source";
+
 /// The kinds of source record the id map knows. One source desk per Helpline database: the
 /// map does not say which desk an id came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

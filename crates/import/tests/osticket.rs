@@ -934,6 +934,29 @@ async fn resume_continues_with_what_is_new() {
     .expect("move a file to the filesystem");
     let refused = osticket::import(&later.url(), "ost_", &options(), &*store, &NoProgress).await;
     assert!(matches!(refused, Err(ImportError::AlreadyImported(_))));
+    // Another desk (here: another help desk URL) is never resumed from.
+    let resume = Options {
+        resume: true,
+        ..options()
+    };
+    let set_url = |url: &'static str| {
+        format!(
+            "update ost_config set value = '{url}' where namespace = 'core' and `key` = 'helpdesk_url'"
+        )
+    };
+    src.execute(AssertSqlSafe(set_url("https://other-desk.example/")))
+        .await
+        .expect("another desk's URL");
+    let before = counts(&*store).await;
+    let other = osticket::import(&later.url(), "ost_", &resume, &*store, &NoProgress).await;
+    assert!(
+        matches!(other, Err(ImportError::OtherSource { .. })),
+        "{other:?}"
+    );
+    assert_eq!(counts(&*store).await, before, "a refused resume writes nothing");
+    src.execute(AssertSqlSafe(set_url("http://127.0.0.1:8080/")))
+        .await
+        .expect("the desk's own URL back");
     let second = osticket::import(
         &later.url(),
         "ost_",

@@ -30,7 +30,7 @@ use helpline_core::ids::{
     DepartmentId, OrganizationId, PriorityId, StaffId, StatusId, TicketId, TopicId, UserId,
 };
 use helpline_core::legacy::{
-    ImportedStaff, ImportedUser, LegacyKind, OSTICKET_SECRET_SALT_SETTING,
+    ImportedStaff, ImportedUser, LegacyKind, OSTICKET_SECRET_SALT_SETTING, OSTICKET_SOURCE_SETTING,
 };
 use helpline_core::store::{Store, TicketDraft, TxFuture, Writer};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry};
@@ -121,6 +121,18 @@ pub enum ImportError {
          nothing is duplicated"
     )]
     AlreadyImported(String),
+    /// `--resume` from another osTicket desk than the one imported before.
+    #[error(
+        "this Helpline database was imported from another osTicket desk ({earlier}), not from \
+         this one ({this}): resuming would take this desk's records for ones already imported. \
+         Import into a new Helpline database instead"
+    )]
+    OtherSource {
+        /// The desk imported before.
+        earlier: String,
+        /// The desk given now.
+        this: String,
+    },
     /// Reading the source failed.
     #[error("reading {what} from the osTicket database failed: {message}")]
     Source {
@@ -180,6 +192,23 @@ pub async fn import(
             earlier.join(", ")
         )));
     }
+    let identity = source.identity().await?;
+    let recorded = store
+        .reader()
+        .await?
+        .setting(OSTICKET_SOURCE_SETTING)
+        .await?;
+    // Checked only against an import that wrote records: a database where a first attempt
+    // stopped before any may take another desk.
+    if let Some(recorded) = recorded
+        && recorded != identity
+        && !earlier.is_empty()
+    {
+        return Err(ImportError::OtherSource {
+            earlier: recorded,
+            this: identity,
+        });
+    }
 
     let mut run = Run::new(store, progress, &source.info, options, prefix).await?;
     run.report.source = format!(
@@ -201,15 +230,25 @@ pub async fn import(
             earlier.join(", ")
         ));
     }
-    if let Some(salt) = options.secret_salt.clone() {
-        store
-            .write(move |tx| {
-                Box::pin(async move {
-                    tx.put_setting(OSTICKET_SECRET_SALT_SETTING, &salt).await?;
-                    Ok(())
-                })
+    run.note(format!(
+        "times were read in the osTicket database server's time zone, {}: osTicket keeps them \
+         in the zone of the server it ran on; if this server's differs (a dump restored \
+         elsewhere), set it to that zone and import again into a new database",
+        source.info.time_zone
+    ));
+    let salt = options.secret_salt.clone();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.put_setting(OSTICKET_SOURCE_SETTING, &identity).await?;
+                if let Some(salt) = &salt {
+                    tx.put_setting(OSTICKET_SECRET_SALT_SETTING, salt).await?;
+                }
+                Ok(())
             })
-            .await?;
+        })
+        .await?;
+    if options.secret_salt.is_some() {
         run.note(
             "osTicket's SECRET_SALT is stored: replies to mail osTicket sent (its signed \
              Message-IDs) thread onto the imported tickets"

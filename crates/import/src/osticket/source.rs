@@ -189,6 +189,8 @@ pub(crate) struct SourceInfo {
     pub known_release: bool,
     /// `core` settings the import uses (default department, priority).
     pub core: HashMap<String, String>,
+    /// The time zone the source's datetimes are read in: the server's, e.g. `SYSTEM (UTC)`.
+    pub time_zone: String,
     /// `ticket__cdata` has `subject` / `priority` columns.
     cdata_subject: bool,
     cdata_priority: bool,
@@ -380,11 +382,22 @@ impl Source {
         let forms = ["form_entry", "form_entry_values", "form_field"]
             .iter()
             .all(|t| !table_columns(t).is_empty());
+        let zone = sqlx::query("select @@session.time_zone as z, @@system_time_zone as s")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(source_error("the server's time zone"))?;
+        let (session_zone, system_zone): (String, String) = (text(&zone, "z")?, text(&zone, "s")?);
+        let time_zone = if session_zone.eq_ignore_ascii_case("SYSTEM") {
+            format!("SYSTEM ({system_zone})")
+        } else {
+            session_zone
+        };
         let info = SourceInfo {
             database,
             version,
             known_release: release.is_some(),
             core,
+            time_zone,
             cdata_subject: cdata.contains("subject") && cdata.contains("ticket_id"),
             cdata_priority: cdata.contains("priority") && cdata.contains("ticket_id"),
             forms,
@@ -397,6 +410,27 @@ impl Source {
             prefix: prefix.to_owned(),
             info,
         })
+    }
+
+    /// What identifies this osTicket desk across runs (and across a dump restored under
+    /// another database name): its help desk URL and its first ticket's number and time.
+    pub async fn identity(&mut self) -> Result<String, ImportError> {
+        let url = self
+            .info
+            .core
+            .get("helpdesk_url")
+            .map(|u| u.trim().to_owned())
+            .unwrap_or_default();
+        let sql = format!(
+            "select number as n, cast(unix_timestamp(created) as signed) as c from {} \
+             order by ticket_id limit 1",
+            self.t("ticket")
+        );
+        let first = match self.all("the first ticket", sql).await?.first() {
+            Some(row) => format!("{}@{}", text(row, "n")?, int(row, "c")?),
+            None => "no tickets".to_owned(),
+        };
+        Ok(format!("{url} first ticket {first}"))
     }
 
     /// A table's quoted name.
