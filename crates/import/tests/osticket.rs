@@ -18,6 +18,7 @@ use helpline_core::thread::{Author, EntryKind};
 use helpline_core::ticket::TicketNumber;
 use helpline_import::NoProgress;
 use helpline_import::osticket::{self, ImportError, Options};
+use helpline_mail::osticket_id::{OsticketInstallation, RecipientClass};
 use helpline_mail::pipeline::{self, IntakeSettings};
 use helpline_store_postgres::testing::ScratchDatabase;
 use sqlx::mysql::MySqlConnection;
@@ -953,7 +954,11 @@ async fn resume_continues_with_what_is_new() {
         matches!(other, Err(ImportError::OtherSource { .. })),
         "{other:?}"
     );
-    assert_eq!(counts(&*store).await, before, "a refused resume writes nothing");
+    assert_eq!(
+        counts(&*store).await,
+        before,
+        "a refused resume writes nothing"
+    );
     src.execute(AssertSqlSafe(set_url("http://127.0.0.1:8080/")))
         .await
         .expect("the desk's own URL back");
@@ -1016,4 +1021,247 @@ async fn resume_continues_with_what_is_new() {
     src.close().await.expect("close");
     target.remove(store).await;
     later.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_entries_and_inactive_collaborators_into_sqlite() {
+    let Some(server) = mysql_server() else { return };
+    let source = SourceDb::fixture(&server).await;
+    let (store, target) = sqlite_target().await;
+    edited_entries_and_collaborators(&source, &*store, "SQLite").await;
+    target.remove(store).await;
+    source.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_entries_and_inactive_collaborators_into_postgres() {
+    let Some(server) = mysql_server() else { return };
+    let Some((store, target)) = postgres_target().await else {
+        return;
+    };
+    let source = SourceDb::fixture(&server).await;
+    edited_entries_and_collaborators(&source, &*store, "PostgreSQL").await;
+    target.remove(store).await;
+    source.drop_now().await;
+}
+
+/// Inserts an edit of `entry` the way osTicket's `updateEntry` does: a new entry with
+/// `pid` = the one edited, the same `created`, `FLAG_EDITED` (0x2) and the new body; the entry
+/// edited gets `FLAG_HIDDEN` (0x4). Returns the new entry's id.
+async fn osticket_edit(conn: &mut MySqlConnection, entry: i64, body: &str) -> i64 {
+    let id = scalar(conn, "select max(id) + 1 from ost_thread_entry").await;
+    for statement in [
+        format!(
+            "create temporary table edit_copy select * from ost_thread_entry where id = {entry}"
+        ),
+        format!(
+            "update edit_copy set id = {id}, pid = {entry}, \
+             flags = (flags & ~(4 | 8)) | 2, body = '{body}', editor = 1, \
+             editor_type = 'S', updated = now()"
+        ),
+        "insert into ost_thread_entry select * from edit_copy".to_owned(),
+        "drop temporary table edit_copy".to_owned(),
+        format!("update ost_thread_entry set flags = flags | 4 where id = {entry}"),
+    ] {
+        sqlx::query(AssertSqlSafe(statement.clone()))
+            .execute(&mut *conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    id
+}
+
+/// Mail from `from` in reply to `in_reply_to`, through the real intake: the ticket it landed on.
+async fn reply(store: &dyn Store, from: &str, in_reply_to: &str) -> Option<String> {
+    let raw = format!(
+        "From: Customer <{from}>\r\nTo: Support <support@helpdesk.test>\r\n\
+         Subject: Re: that\r\nMessage-ID: <reply-{:x}@example.net>\r\n\
+         In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n\
+         Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nAny news?\r\n",
+        RandomState::new().hash_one(in_reply_to)
+    );
+    let intake = IntakeSettings::load(store, Vec::new())
+        .await
+        .expect("intake");
+    let outcome = pipeline::receive(
+        store,
+        &DeskSettings::default(),
+        &intake,
+        NewInbound {
+            source: "pipe".into(),
+            mailbox: None,
+            source_uid: None,
+            raw: raw.into_bytes(),
+        },
+    )
+    .await
+    .expect("intake");
+    assert_eq!(outcome.status, InboundStatus::Processed, "{outcome:?}");
+    outcome.ticket.map(|t| t.as_str().to_owned())
+}
+
+/// Entries edited in osTicket (hidden earlier versions) and collaborators not approved by staff.
+async fn edited_entries_and_collaborators(source: &SourceDb, store: &dyn Store, backend: &str) {
+    let mut src = source.connect().await;
+    // Ticket 1 (907193, jane.customer@example.com): its only entry, a mail, edited once.
+    let original_mid = "<edited-original-0001@example.org>";
+    src.execute(AssertSqlSafe(format!(
+        "insert into ost_thread_entry_email (thread_entry_id, mid, headers) \
+         values (1, '{original_mid}', 'Message-ID: {original_mid}')"
+    )))
+    .await
+    .expect("the original's Message-ID");
+    let edit = osticket_edit(&mut src, 1, "My printer is smoking. Please help.").await;
+    // Ticket 3 (204663): edited, and the edit edited by another staff member (kept, hidden).
+    let first_edit = osticket_edit(&mut src, 3, "First edit of the question.").await;
+    let second_edit = osticket_edit(&mut src, first_edit, "How many queries per second?").await;
+    // Ticket 2: an entry hidden with nothing replacing it.
+    src.execute("update ost_thread_entry set flags = flags | 4 where id = 2")
+        .await
+        .expect("hide");
+    // Ticket 1's collaborators: bob (active, Cc), qc (Cc'd, waiting for approval).
+    src.execute(
+        "insert into ost_thread_collaborator (flags, thread_id, user_id, role, created, updated) \
+         values (3, 1, 2, 'M', now(), now()), (2, 1, 3, 'M', now(), now())",
+    )
+    .await
+    .expect("collaborators");
+    let inactive = scalar(
+        &mut src,
+        "select id from ost_thread_collaborator where user_id = 3",
+    )
+    .await;
+
+    let report = osticket::import(&source.url(), "ost_", &options(), store, &NoProgress)
+        .await
+        .unwrap_or_else(|e| panic!("import into {backend}: {e}"));
+    eprintln!("{report}");
+
+    // The entries: every one read; four hidden earlier versions, three mapped onto their edits.
+    let entries = report.kind("entry").expect("entry row");
+    assert_eq!(entries.read, 9_357, "{backend}");
+    assert_eq!(entries.written, 9_357 - 4, "{backend}");
+    assert_eq!(entries.matched, 3, "{backend}");
+    assert_eq!(entries.skipped.len(), 1, "{backend}: {:?}", entries.skipped);
+    assert_eq!(entries.skipped[0].source_id, 2);
+    assert!(
+        entries.skipped[0]
+            .reason
+            .contains("no visible entry replaces it"),
+        "{}",
+        entries.skipped[0].reason
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("4 earlier versions of edited entries were not imported")),
+        "{backend}: {:?}",
+        report.notes
+    );
+    assert_eq!(counts(store).await.entries, 9_354 - 1, "{backend}");
+
+    let mut reader = store.reader().await.expect("reader");
+    let ticket = reader
+        .ticket_by_number(&TicketNumber::parse("907193").expect("number"))
+        .await
+        .expect("read")
+        .expect("ticket 907193");
+    let thread = reader.entries(ticket.id).await.expect("entries");
+    assert_eq!(thread.len(), 1, "{backend}: the edited text once");
+    assert!(thread[0].body.as_str().contains("smoking"), "{backend}");
+    assert!(!thread[0].body.as_str().contains("on fire"), "{backend}");
+    assert_eq!(thread[0].mail.message_id.as_deref(), Some(original_mid));
+    assert_eq!(
+        target_of(store, LegacyKind::Entry, 1).await,
+        Some(thread[0].id.0),
+        "{backend}: the original maps onto its edit"
+    );
+    assert_eq!(
+        target_of(store, LegacyKind::Entry, edit).await,
+        Some(thread[0].id.0)
+    );
+    let ticket3 = reader
+        .ticket_by_number(&TicketNumber::parse("204663").expect("number"))
+        .await
+        .expect("read")
+        .expect("ticket 204663");
+    let thread3 = reader.entries(ticket3.id).await.expect("entries");
+    assert_eq!(thread3.len(), 1, "{backend}");
+    assert!(thread3[0].body.as_str().contains("per second"));
+    for id in [3, first_edit, second_edit] {
+        assert_eq!(
+            target_of(store, LegacyKind::Entry, id).await,
+            Some(thread3[0].id.0),
+            "{backend}: entry {id}"
+        );
+    }
+    assert_eq!(target_of(store, LegacyKind::Entry, 2).await, None);
+
+    // Collaborators: only the approved one.
+    let collaborators = reader
+        .collaborators(ticket.id)
+        .await
+        .expect("collaborators");
+    let bob = target_of(store, LegacyKind::User, 2).await;
+    assert_eq!(
+        collaborators
+            .iter()
+            .map(|c| Some(c.user_id.0))
+            .collect::<Vec<_>>(),
+        [bob],
+        "{backend}"
+    );
+    let row = report.kind("collaborator").expect("collaborator row");
+    assert_eq!((row.read, row.written), (2, 1), "{backend}");
+    assert_eq!(row.skipped.len(), 1, "{backend}: {:?}", row.skipped);
+    assert_eq!(row.skipped[0].source_id, inactive);
+    assert_eq!(
+        row.skipped[0].reason,
+        "inactive in osTicket (not approved by staff)"
+    );
+    drop(reader);
+
+    // Replies to the original mail, and to mail osTicket signed naming an earlier version,
+    // thread onto the ticket.
+    assert_eq!(
+        reply(store, "jane.customer@example.com", original_mid)
+            .await
+            .as_deref(),
+        Some("907193"),
+        "{backend}: In-Reply-To the original's Message-ID"
+    );
+    let user3 = scalar(
+        &mut src,
+        "select user_id from ost_ticket where ticket_id = 3",
+    )
+    .await;
+    let address3: String = sqlx::query_scalar(AssertSqlSafe(format!(
+        "select address from ost_user_email where user_id = {user3} order by id limit 1"
+    )))
+    .fetch_one(&mut src)
+    .await
+    .expect("address");
+    let thread_id = scalar(
+        &mut src,
+        "select thread_id from ost_thread_entry where id = 3",
+    )
+    .await;
+    let signed = OsticketInstallation::new("kx9-test-secret-salt")
+        .expect("salt")
+        .encode_b(
+            u32::try_from(user3).expect("id"),
+            u32::try_from(first_edit).expect("id"),
+            u32::try_from(thread_id).expect("id"),
+            RecipientClass::Owner,
+            "abc12",
+            "support@helpdesk.test",
+        );
+    assert_eq!(
+        reply(store, &address3, &signed).await.as_deref(),
+        Some("204663"),
+        "{backend}: a signed Message-ID naming an earlier version"
+    );
+    src.close().await.expect("close");
 }

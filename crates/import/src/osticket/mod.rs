@@ -293,6 +293,8 @@ enum Write {
         ticket: TicketId,
         entry: Box<NewEntry>,
         at: OffsetDateTime,
+        /// Hidden earlier versions of this (edited) entry: mapped onto it, in its unit.
+        earlier: Vec<i64>,
     },
     Collaborator {
         ticket: TicketId,
@@ -339,6 +341,14 @@ impl Item {
             write,
             weight: 0,
             group: source_id,
+        }
+    }
+
+    /// Source ids mapped along with this one (an edited entry's hidden earlier versions).
+    fn earlier(&self) -> &[i64] {
+        match &self.write {
+            Write::Entry { earlier, .. } => earlier,
+            _ => &[],
         }
     }
 }
@@ -391,8 +401,18 @@ fn apply<'a>(tx: &'a mut dyn Writer, item: &'a Item) -> TxFuture<'a, Outcome> {
                     Outcome::Written(ticket.id.0)
                 }
             },
-            Write::Entry { ticket, entry, at } => {
-                Outcome::Written(tx.insert_entry(*ticket, entry, *at).await?.id.0)
+            Write::Entry {
+                ticket,
+                entry,
+                at,
+                earlier,
+            } => {
+                let id = tx.insert_entry(*ticket, entry, *at).await?.id.0;
+                // osTicket's signed Message-IDs may name an earlier version.
+                for &hidden in earlier {
+                    tx.record_legacy_id(item.kind, hidden, id).await?;
+                }
+                Outcome::Written(id)
             }
             Write::Collaborator { ticket, user, at } => {
                 if tx.add_collaborator(*ticket, *user, *at).await? {
@@ -438,6 +458,8 @@ struct Run<'a> {
     empty_bodies: Vec<i64>,
     no_subject: Vec<i64>,
     size_mismatches: Vec<String>,
+    /// Hidden earlier versions of edited entries (not imported as entries of their own).
+    edited_versions: Vec<i64>,
 }
 
 /// What Helpline uses when the source names nothing usable.
@@ -502,6 +524,7 @@ impl<'a> Run<'a> {
             empty_bodies: Vec::new(),
             no_subject: Vec::new(),
             size_mismatches: Vec::new(),
+            edited_versions: Vec::new(),
         })
     }
 
@@ -587,6 +610,15 @@ impl<'a> Run<'a> {
                 self.no_subject.len(),
                 self.prefix,
                 short_list(&self.no_subject)
+            ));
+        }
+        if !self.edited_versions.is_empty() {
+            self.note(format!(
+                "{} earlier versions of edited entries were not imported: osTicket keeps them \
+                 hidden, shows the edited version only, and so does Helpline (mail naming an \
+                 earlier version threads onto the edited one): {}",
+                self.edited_versions.len(),
+                short_list(&self.edited_versions)
             ));
         }
         if !self.size_mismatches.is_empty() {
@@ -692,6 +724,16 @@ impl<'a> Run<'a> {
                             Err(error) if is_fatal(&error) => return Err(error.into()),
                             Err(error) => {
                                 let reason = format!("Helpline refused it: {error}");
+                                for &hidden in item.earlier() {
+                                    self.kind(report_kind).skip(
+                                        hidden,
+                                        format!(
+                                            "the entry that replaces it ({}) was not imported: \
+                                             {reason}",
+                                            item.source_id
+                                        ),
+                                    );
+                                }
                                 self.kind(report_kind).skip(item.source_id, reason);
                             }
                         }
@@ -712,11 +754,15 @@ impl<'a> Run<'a> {
         match outcome {
             Outcome::Written(target) => {
                 self.kind(report_kind).written += 1;
-                self.maps
-                    .entry(item.kind)
-                    .or_default()
-                    .insert(item.source_id, target);
+                // An edited entry's earlier versions count as matched onto it.
+                self.kind(report_kind).matched += item.earlier().len() as u64;
+                let map = self.maps.entry(item.kind).or_default();
+                map.insert(item.source_id, target);
+                for &hidden in item.earlier() {
+                    map.insert(hidden, target);
+                }
                 landed.insert(item.source_id);
+                landed.extend(item.earlier());
             }
             Outcome::Matched(target) => {
                 self.kind(report_kind).matched += 1;
@@ -726,7 +772,18 @@ impl<'a> Run<'a> {
                     .insert(item.source_id, target);
                 landed.insert(item.source_id);
             }
-            Outcome::Refused(reason) => self.kind(report_kind).skip(item.source_id, reason),
+            Outcome::Refused(reason) => {
+                for &hidden in item.earlier() {
+                    self.kind(report_kind).skip(
+                        hidden,
+                        format!(
+                            "the entry that replaces it ({}) was not imported: {reason}",
+                            item.source_id
+                        ),
+                    );
+                }
+                self.kind(report_kind).skip(item.source_id, reason);
+            }
         }
     }
 
@@ -1453,6 +1510,15 @@ impl<'a> Run<'a> {
                     .or_default()
                     .push(attachment);
             }
+            // An edited entry's earlier versions are hidden in osTicket: each goes with the
+            // visible entry that replaced it.
+            let replaced_by = replacements(&rows);
+            let mut versions: HashMap<i64, Vec<&EntryRow>> = HashMap::new();
+            for row in &rows {
+                if let Some(visible) = replaced_by.get(&row.id) {
+                    versions.entry(*visible).or_default().push(row);
+                }
+            }
             let mut items = Vec::new();
             let mut pending_bytes = 0;
             // Attachment ids carried by each entry item, counted once the entry landed.
@@ -1465,11 +1531,61 @@ impl<'a> Run<'a> {
                 }
                 let files = attachments.remove(&row.id).unwrap_or_default();
                 self.kind("attachment").read += files.len() as u64;
+                if row.flags & source::ENTRY_HIDDEN != 0 {
+                    self.edited_versions.push(row.id);
+                    let reason = format!(
+                        "its thread entry {} is an earlier version of an edited entry, hidden \
+                         in osTicket, and was not imported",
+                        row.id
+                    );
+                    for file in &files {
+                        self.kind("attachment").skip(file.id, reason.clone());
+                    }
+                    match replaced_by.get(&row.id) {
+                        None => self.kind("entry").skip(
+                            row.id,
+                            "hidden in osTicket (an earlier version of an edited entry) and no \
+                             visible entry replaces it",
+                        ),
+                        // Otherwise it is mapped with the visible entry's item.
+                        Some(visible) if todo.contains(visible) => {}
+                        // Imported before: map onto it now.
+                        Some(&visible) => {
+                            if let Some(target) = self.target(kind, visible) {
+                                items.push(
+                                    Item::new(kind, row.id, Write::Map(target))
+                                        .in_group(row.ticket_id),
+                                );
+                            }
+                        }
+                    }
+                    continue;
+                }
+                // Its hidden earlier versions, oldest first, and those still to map.
+                let mut earlier = versions.remove(&row.id).unwrap_or_default();
+                earlier.sort_by_key(|r| r.id);
+                let unmapped: Vec<i64> = earlier
+                    .iter()
+                    .map(|r| r.id)
+                    .filter(|&id| !self.done(kind, id))
+                    .collect();
+                let skip_earlier = |run: &mut Self, reason: &str| {
+                    for &hidden in &unmapped {
+                        run.kind("entry").skip(
+                            hidden,
+                            format!(
+                                "the entry that replaces it ({}) was not imported: {reason}",
+                                row.id
+                            ),
+                        );
+                    }
+                };
                 let Some(ticket) = self.target(LegacyKind::Ticket, row.ticket_id) else {
                     let reason = format!("its ticket {} was not imported", row.ticket_id);
                     for file in &files {
                         self.kind("attachment").skip(file.id, reason.clone());
                     }
+                    skip_earlier(self, &reason);
                     self.kind("entry").skip(row.id, reason);
                     continue;
                 };
@@ -1478,8 +1594,23 @@ impl<'a> Run<'a> {
                     for file in &files {
                         self.kind("attachment").skip(file.id, reason.clone());
                     }
+                    skip_earlier(self, &reason);
                     self.kind("entry").skip(row.id, reason);
                     continue;
+                };
+                // osTicket stores no Message-ID for an edit: replies to the original mail
+                // thread through the earlier version's.
+                let with_mail;
+                let row = match earlier.iter().find(|r| r.mid.is_some()) {
+                    Some(original) if row.mid.is_none() => {
+                        with_mail = EntryRow {
+                            mid: original.mid.clone(),
+                            headers: row.headers.clone().or_else(|| original.headers.clone()),
+                            ..row.clone()
+                        };
+                        &with_mail
+                    }
+                    _ => row,
                 };
                 let mut new_files = Vec::new();
                 let mut ids = Vec::new();
@@ -1501,6 +1632,7 @@ impl<'a> Run<'a> {
                         ticket: TicketId(ticket),
                         entry: Box::new(entry),
                         at: created,
+                        earlier: unmapped,
                     },
                     weight,
                     group: row.ticket_id,
@@ -1700,6 +1832,13 @@ impl<'a> Run<'a> {
                 self.kind("collaborator").read += 1;
                 if self.done(kind, row.id) {
                     self.kind("collaborator").resumed += 1;
+                    continue;
+                }
+                // osTicket adds people Cc'd on mail inactive until staff approve them: they
+                // get no replies and may not post.
+                if row.flags & source::COLLABORATOR_ACTIVE == 0 {
+                    self.kind("collaborator")
+                        .skip(row.id, "inactive in osTicket (not approved by staff)");
                     continue;
                 }
                 let Some(ticket) = self.target(LegacyKind::Ticket, row.ticket_id) else {
@@ -2013,6 +2152,51 @@ fn parse_ip(raw: Option<&str>) -> Option<IpAddr> {
     raw.map(str::trim)
         .filter(|s| !s.is_empty())
         .and_then(|s| s.parse().ok())
+}
+
+/// Each hidden entry's replacement: the visible entry that is, after one edit or several, the
+/// edited version of it (osTicket gives an edit `pid` = the entry it edits and `FLAG_EDITED`, and
+/// hides the entry edited; an edit replacing the same staff member's edit takes the original's
+/// id as `pid`). Hidden entries no visible edit replaces are not in the map.
+fn replacements(rows: &[EntryRow]) -> HashMap<i64, i64> {
+    let hidden = |row: &EntryRow| row.flags & source::ENTRY_HIDDEN != 0;
+    let by_id: HashMap<i64, &EntryRow> = rows.iter().map(|row| (row.id, row)).collect();
+    // The edit of each entry: a visible one before a hidden one, then the newest.
+    let mut edit_of: HashMap<i64, &EntryRow> = HashMap::new();
+    for row in rows {
+        let Some(parent) = by_id.get(&row.pid) else {
+            continue;
+        };
+        if row.flags & source::ENTRY_EDITED == 0
+            || row.pid == row.id
+            || parent.ticket_id != row.ticket_id
+        {
+            continue;
+        }
+        let better = |old: &EntryRow| (!hidden(row), row.id) > (!hidden(old), old.id);
+        match edit_of.get(&row.pid) {
+            Some(old) if !better(old) => {}
+            _ => {
+                edit_of.insert(row.pid, row);
+            }
+        }
+    }
+    let mut replaced_by = HashMap::new();
+    for row in rows.iter().filter(|row| hidden(row)) {
+        let mut seen = HashSet::from([row.id]);
+        let mut at = row.id;
+        while let Some(edit) = edit_of.get(&at) {
+            if !seen.insert(edit.id) {
+                break;
+            }
+            if !hidden(edit) {
+                replaced_by.insert(row.id, edit.id);
+                break;
+            }
+            at = edit.id;
+        }
+    }
+    replaced_by
 }
 
 fn entry_kind(raw: &str) -> Option<EntryKind> {

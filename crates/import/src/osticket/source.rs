@@ -132,6 +132,8 @@ const REQUIRED: &[(&str, &[&str])] = &[
             "format",
             "ip_address",
             "created",
+            "pid",
+            "flags",
         ],
     ),
     (
@@ -146,7 +148,7 @@ const REQUIRED: &[(&str, &[&str])] = &[
     ("file_chunk", &["file_id", "chunk_id", "filedata"]),
     (
         "thread_collaborator",
-        &["id", "thread_id", "user_id", "created"],
+        &["id", "thread_id", "user_id", "flags", "created"],
     ),
     (
         "thread_event",
@@ -807,6 +809,7 @@ impl Source {
              cast(e.staff_id as signed) staff_id, cast(e.user_id as signed) user_id, e.type, \
              e.poster, e.source, e.title, e.body, e.format, e.ip_address, \
              cast(unix_timestamp(e.created) as signed) created, \
+             cast(coalesce(e.pid, 0) as signed) pid, cast(coalesce(e.flags, 0) as signed) flags, \
              (select t.number from {ticket} t where t.ticket_id = th.object_id) number, \
              (select m.mid from {email} m where m.thread_entry_id = e.id order by m.id limit 1) mid, \
              (select m.headers from {email} m where m.thread_entry_id = e.id order by m.id limit 1) \
@@ -836,6 +839,8 @@ impl Source {
                     format: opt_text(row, "format")?,
                     ip_address: opt_text(row, "ip_address")?,
                     created: opt_int(row, "created")?,
+                    pid: int(row, "pid")?,
+                    flags: int(row, "flags")?,
                     mid: opt_text(row, "mid")?,
                     headers: opt_text(row, "headers")?,
                 })
@@ -913,7 +918,7 @@ impl Source {
         }
         let sql = format!(
             "select cast(c.id as signed) id, cast(th.object_id as signed) ticket_id, \
-             cast(c.user_id as signed) user_id, \
+             cast(c.user_id as signed) user_id, cast(coalesce(c.flags, 0) as signed) flags, \
              cast(unix_timestamp(c.created) as signed) created \
              from {} c join {} th on th.id = c.thread_id \
              where th.object_type = 'T' and th.object_id in ({}) order by c.id",
@@ -929,6 +934,7 @@ impl Source {
                     id: int(row, "id")?,
                     ticket_id: int(row, "ticket_id")?,
                     user_id: int(row, "user_id")?,
+                    flags: int(row, "flags")?,
                     created: opt_int(row, "created")?,
                 })
             })
@@ -1219,9 +1225,20 @@ pub(crate) struct EntryRow {
     pub format: Option<String>,
     pub ip_address: Option<String>,
     pub created: Option<i64>,
+    /// The entry this one replaced (an edit) or answers; 0 for none.
+    pub pid: i64,
+    /// `thread_entry.flags` (see [`ENTRY_EDITED`], [`ENTRY_HIDDEN`]).
+    pub flags: i64,
     pub mid: Option<String>,
     pub headers: Option<String>,
 }
+
+/// osTicket's `ThreadEntry::FLAG_EDITED`: the entry is an edited version of its `pid`.
+pub(crate) const ENTRY_EDITED: i64 = 0x2;
+/// osTicket's `ThreadEntry::FLAG_HIDDEN`: an earlier version of an edited entry, not shown.
+pub(crate) const ENTRY_HIDDEN: i64 = 0x4;
+/// osTicket's `Collaborator::FLAG_ACTIVE`: staff approved it (or it was added active).
+pub(crate) const COLLABORATOR_ACTIVE: i64 = 0x1;
 
 #[derive(Debug, Clone)]
 pub(crate) struct AttachmentRow {
@@ -1243,6 +1260,8 @@ pub(crate) struct CollaboratorRow {
     pub id: i64,
     pub ticket_id: i64,
     pub user_id: i64,
+    /// `thread_collaborator.flags` (see [`COLLABORATOR_ACTIVE`]).
+    pub flags: i64,
     pub created: Option<i64>,
 }
 
