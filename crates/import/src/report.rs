@@ -27,6 +27,8 @@ pub struct KindReport {
     pub matched: u64,
     /// Records a previous run already imported (skipped on `resume`).
     pub resumed: u64,
+    /// Of those, records changed in the source since and brought up to date here (tickets).
+    pub refreshed: u64,
     /// Records left out, each with its reason.
     pub skipped: Vec<Skipped>,
     /// Time spent on this kind (reading and writing).
@@ -42,6 +44,7 @@ impl KindReport {
             written: 0,
             matched: 0,
             resumed: 0,
+            refreshed: 0,
             skipped: Vec::new(),
             elapsed: Duration::ZERO,
         }

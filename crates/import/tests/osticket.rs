@@ -962,6 +962,20 @@ async fn resume_continues_with_what_is_new() {
     src.execute(AssertSqlSafe(set_url("http://127.0.0.1:8080/")))
         .await
         .expect("the desk's own URL back");
+    // A ticket the first run imported was closed in osTicket since: the resume brings that over.
+    src.execute(
+        "update ost_ticket t join ost_ticket_status s on s.state = 'closed' and s.name = 'Closed' \
+         set t.status_id = s.id, t.closed = t.created + interval 2 day, \
+             t.updated = t.created + interval 2 day \
+         where t.ticket_id = 10",
+    )
+    .await
+    .expect("close ticket 10 in osTicket");
+    let closed_number: String =
+        sqlx::query_scalar("select number from ost_ticket where ticket_id = 10")
+            .fetch_one(&mut src)
+            .await
+            .expect("ticket 10's number");
     let second = osticket::import(
         &later.url(),
         "ost_",
@@ -977,6 +991,22 @@ async fn resume_continues_with_what_is_new() {
     eprintln!("{second}");
     let tickets = second.kind("ticket").expect("tickets");
     assert_eq!((tickets.written, tickets.resumed), (349, 9_000));
+    assert_eq!(tickets.refreshed, 1, "only ticket 10 changed in osTicket");
+    let number = helpline_core::ticket::TicketNumber::parse(&closed_number).expect("number");
+    let mut reader = store.reader().await.expect("reader");
+    let refreshed = reader
+        .ticket_by_number(&number)
+        .await
+        .expect("read")
+        .expect("ticket 10 imported");
+    let status = reader
+        .status(refreshed.status_id)
+        .await
+        .expect("read")
+        .expect("status");
+    assert_eq!(status.name, "Closed");
+    assert!(refreshed.closed_at.is_some(), "{refreshed:?}");
+    drop(reader);
     let entries = second.kind("entry").expect("entries");
     assert_eq!(entries.read, 9_354);
     assert_eq!(entries.written + entries.resumed, 9_354);

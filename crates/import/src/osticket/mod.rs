@@ -34,10 +34,10 @@ use helpline_core::legacy::{
 };
 use helpline_core::store::{Store, TicketDraft, TxFuture, Writer};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry};
-use helpline_core::ticket::{Source as Channel, Subject, TicketNumber};
+use helpline_core::ticket::{Source as Channel, Subject, Ticket, TicketNumber};
 use helpline_core::user::NewOrganization;
 use helpline_core::{Error, StoreError};
-use source::{AttachmentRow, EntryRow, Source, SourceInfo, TopicRow, UserEmailRow};
+use source::{AttachmentRow, EntryRow, Source, SourceInfo, TicketRow, TopicRow, UserEmailRow};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -289,6 +289,8 @@ enum Write {
     Staff(ImportedStaff),
     User(ImportedUser),
     Ticket(Box<TicketWrite>),
+    /// A ticket an earlier run imported: its changeable fields, if the source's are newer.
+    TicketRefresh(TicketId, Box<TicketState>),
     Entry {
         ticket: TicketId,
         entry: Box<NewEntry>,
@@ -312,6 +314,15 @@ enum Write {
 /// A ticket's row and every changeable field, set by `update_ticket` after the insert.
 struct TicketWrite {
     draft: TicketDraft,
+    state: TicketState,
+}
+
+/// A ticket's changeable fields as the source has them, in Helpline's ids.
+struct TicketState {
+    department_id: DepartmentId,
+    topic_id: Option<TopicId>,
+    status_id: StatusId,
+    priority_id: PriorityId,
     assignee: Option<StaffId>,
     is_answered: bool,
     due_at: Option<OffsetDateTime>,
@@ -322,10 +333,30 @@ struct TicketWrite {
     reopened_at: Option<OffsetDateTime>,
 }
 
+impl TicketState {
+    /// Sets `ticket`'s changeable fields to these.
+    fn apply_to(&self, ticket: &mut Ticket) {
+        ticket.department_id = self.department_id;
+        ticket.topic_id = self.topic_id;
+        ticket.status_id = self.status_id;
+        ticket.priority_id = self.priority_id;
+        ticket.assignee_id = self.assignee;
+        ticket.is_answered = self.is_answered;
+        ticket.due_at = self.due_at;
+        ticket.updated_at = self.updated_at;
+        ticket.last_message_at = self.last_message_at;
+        ticket.last_response_at = self.last_response_at;
+        ticket.closed_at = self.closed_at;
+        ticket.reopened_at = self.reopened_at;
+    }
+}
+
 enum Outcome {
     Written(i64),
     Matched(i64),
     Refused(String),
+    /// A record an earlier run imported, brought up to date (`true`) or already current.
+    Refreshed(bool),
 }
 
 impl Item {
@@ -389,17 +420,20 @@ fn apply<'a>(tx: &'a mut dyn Writer, item: &'a Item) -> TxFuture<'a, Outcome> {
                     new.draft.number
                 )),
                 Some(mut ticket) => {
-                    ticket.assignee_id = new.assignee;
-                    ticket.is_answered = new.is_answered;
-                    ticket.due_at = new.due_at;
-                    ticket.updated_at = new.updated_at;
-                    ticket.last_message_at = new.last_message_at;
-                    ticket.last_response_at = new.last_response_at;
-                    ticket.closed_at = new.closed_at;
-                    ticket.reopened_at = new.reopened_at;
+                    new.state.apply_to(&mut ticket);
                     tx.update_ticket(&ticket).await?;
                     Outcome::Written(ticket.id.0)
                 }
+            },
+            // Changed in the source since an earlier run, and not since in Helpline: the
+            // later change wins.
+            Write::TicketRefresh(id, state) => match tx.ticket(*id).await? {
+                Some(mut ticket) if ticket.updated_at < state.updated_at => {
+                    state.apply_to(&mut ticket);
+                    tx.update_ticket(&ticket).await?;
+                    Outcome::Refreshed(true)
+                }
+                _ => Outcome::Refreshed(false),
             },
             Write::Entry {
                 ticket,
@@ -783,6 +817,11 @@ impl<'a> Run<'a> {
                     );
                 }
                 self.kind(report_kind).skip(item.source_id, reason);
+            }
+            Outcome::Refreshed(changed) => {
+                if changed {
+                    self.kind(report_kind).refreshed += 1;
+                }
             }
         }
     }
@@ -1356,8 +1395,25 @@ impl<'a> Run<'a> {
             let report = self.kind("ticket");
             report.read += chunk.len() as u64;
             report.resumed += (chunk.len() - todo.len()) as u64;
+            let mut items = Vec::with_capacity(chunk.len());
+            // Tickets an earlier run imported: brought up to date where osTicket changed them
+            // since (a status, an assignee, a closing), unless Helpline changed them later.
+            let imported: Vec<i64> = chunk
+                .iter()
+                .copied()
+                .filter(|&id| self.done(kind, id))
+                .collect();
+            for row in source.tickets(&imported).await? {
+                if let Some(target) = self.target(kind, row.id) {
+                    let state = self.ticket_state(&row, source_default_priority);
+                    items.push(Item::new(
+                        kind,
+                        row.id,
+                        Write::TicketRefresh(TicketId(target), Box::new(state)),
+                    ));
+                }
+            }
             let rows = source.tickets(&todo).await?;
-            let mut items = Vec::with_capacity(rows.len());
             for row in rows {
                 let Some(owner) = self.target(LegacyKind::User, row.user_id) else {
                     self.kind("ticket").skip(
@@ -1417,73 +1473,85 @@ impl<'a> Run<'a> {
                         Subject::from_stored("(no subject)".to_owned())
                     }
                 };
-                let (topic_dept, topic_priority) = self
-                    .topic_defaults
-                    .get(&row.topic_id)
-                    .copied()
-                    .unwrap_or((0, 0));
-                let priority_source = row
-                    .priority
-                    .or_else(|| {
-                        row.priority_name
-                            .as_deref()
-                            .and_then(|n| self.priority_names.get(&n.trim().to_lowercase()))
-                            .copied()
-                    })
-                    .filter(|&p| self.target(LegacyKind::Priority, p).is_some())
-                    .unwrap_or(if topic_priority > 0 {
-                        topic_priority
-                    } else {
-                        source_default_priority
-                    });
-                let created = at(row.created)
-                    .or(at(row.lastupdate))
-                    .unwrap_or_else(helpline_core::now);
+                let state = self.ticket_state(&row, source_default_priority);
                 let draft = TicketDraft {
                     number,
                     subject,
                     user_id: UserId(owner),
-                    department_id: self
-                        .target(LegacyKind::Department, row.dept_id)
-                        .or_else(|| self.target(LegacyKind::Department, topic_dept))
-                        .map_or(self.defaults.department, DepartmentId),
-                    topic_id: self.target(LegacyKind::Topic, row.topic_id).map(TopicId),
-                    status_id: self
-                        .target(LegacyKind::Status, row.status_id)
-                        .map_or(self.defaults.status, StatusId),
-                    priority_id: self
-                        .target(LegacyKind::Priority, priority_source)
-                        .map_or(self.defaults.priority, PriorityId),
+                    department_id: state.department_id,
+                    topic_id: state.topic_id,
+                    status_id: state.status_id,
+                    priority_id: state.priority_id,
                     source: row
                         .source
                         .as_deref()
                         .and_then(Channel::parse)
                         .unwrap_or(Channel::Other),
                     ip: parse_ip(row.ip_address.as_deref()),
-                    created_at: created,
+                    created_at: ticket_created(&row),
                 };
-                let updated = [at(row.updated), at(row.lastupdate)]
-                    .into_iter()
-                    .flatten()
-                    .max()
-                    .unwrap_or(created);
-                let write = TicketWrite {
-                    draft,
-                    assignee: self.target(LegacyKind::Staff, row.staff_id).map(StaffId),
-                    is_answered: row.is_answered,
-                    due_at: at(row.duedate).or(at(row.est_duedate)),
-                    updated_at: updated,
-                    last_message_at: at(row.lastmessage),
-                    last_response_at: at(row.lastresponse),
-                    closed_at: at(row.closed),
-                    reopened_at: at(row.reopened),
-                };
+                let write = TicketWrite { draft, state };
                 items.push(Item::new(kind, row.id, Write::Ticket(Box::new(write))));
             }
             self.write_items("ticket", items).await?;
             self.progress.advance(chunk.len() as u64);
         }
+        let refreshed = self.kind("ticket").refreshed;
+        if refreshed > 0 {
+            self.note(format!(
+                "{refreshed} tickets imported by an earlier run had changed in osTicket since \
+                 (status, assignee, department, times…) and were brought up to date"
+            ));
+        }
         Ok(())
+    }
+
+    /// A ticket's changeable fields from its source row.
+    fn ticket_state(&self, row: &TicketRow, source_default_priority: i64) -> TicketState {
+        let (topic_dept, topic_priority) = self
+            .topic_defaults
+            .get(&row.topic_id)
+            .copied()
+            .unwrap_or((0, 0));
+        let priority_source = row
+            .priority
+            .or_else(|| {
+                row.priority_name
+                    .as_deref()
+                    .and_then(|n| self.priority_names.get(&n.trim().to_lowercase()))
+                    .copied()
+            })
+            .filter(|&p| self.target(LegacyKind::Priority, p).is_some())
+            .unwrap_or(if topic_priority > 0 {
+                topic_priority
+            } else {
+                source_default_priority
+            });
+        TicketState {
+            department_id: self
+                .target(LegacyKind::Department, row.dept_id)
+                .or_else(|| self.target(LegacyKind::Department, topic_dept))
+                .map_or(self.defaults.department, DepartmentId),
+            topic_id: self.target(LegacyKind::Topic, row.topic_id).map(TopicId),
+            status_id: self
+                .target(LegacyKind::Status, row.status_id)
+                .map_or(self.defaults.status, StatusId),
+            priority_id: self
+                .target(LegacyKind::Priority, priority_source)
+                .map_or(self.defaults.priority, PriorityId),
+            assignee: self.target(LegacyKind::Staff, row.staff_id).map(StaffId),
+            is_answered: row.is_answered,
+            due_at: at(row.duedate).or(at(row.est_duedate)),
+            updated_at: [at(row.updated), at(row.lastupdate)]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or_else(|| ticket_created(row)),
+            last_message_at: at(row.lastmessage),
+            last_response_at: at(row.lastresponse),
+            closed_at: at(row.closed),
+            reopened_at: at(row.reopened),
+        }
     }
 
     async fn entries(
@@ -2142,6 +2210,13 @@ fn truthy(value: &serde_json::Value) -> bool {
 }
 
 /// A unix time from the source; `None` for NULL and zero dates.
+/// When a ticket was opened (its last update when osTicket recorded no creation time).
+fn ticket_created(row: &TicketRow) -> OffsetDateTime {
+    at(row.created)
+        .or(at(row.lastupdate))
+        .unwrap_or_else(helpline_core::now)
+}
+
 fn at(seconds: Option<i64>) -> Option<OffsetDateTime> {
     seconds
         .filter(|&s| s > 0)
