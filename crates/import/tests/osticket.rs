@@ -1295,3 +1295,61 @@ async fn edited_entries_and_collaborators(source: &SourceDb, store: &dyn Store, 
     );
     src.close().await.expect("close");
 }
+
+/// A customer's reply to osTicket's mail names osTicket's signed Message-ID: the import tells
+/// whether `--secret-salt` verifies it (a wrong salt would silently stop such replies
+/// threading).
+#[tokio::test]
+async fn the_secret_salt_is_checked_against_the_stored_mail_headers() {
+    let Some(server) = mysql_server() else { return };
+    let source = SourceDb::fixture(&server).await;
+    let desk = OsticketInstallation::new("the-desk's-own-salt").expect("salt");
+    let signed = desk.encode_b(
+        7,
+        2,
+        2,
+        RecipientClass::Owner,
+        "k3Zq1",
+        "support@helpdesk.test",
+    );
+    let mut conn = source.connect().await;
+    conn.execute(AssertSqlSafe(format!(
+        "update ost_thread_entry_email set headers = concat('In-Reply-To: <{signed}>\\r\\n', \
+         headers) where thread_entry_id = 2"
+    )))
+    .await
+    .expect("a reply to osTicket's mail");
+    conn.close().await.expect("close");
+
+    for (salt, expected) in [
+        (
+            Some("not-this-desk's-salt"),
+            "the --secret-salt given verifies none of the 1 Message-IDs osTicket signed",
+        ),
+        (
+            Some("the-desk's-own-salt"),
+            "the --secret-salt given verifies 1 of the 1 Message-IDs osTicket signed",
+        ),
+        (
+            None,
+            "1 Message-IDs osTicket signed are named in the stored mail headers: run the \
+             import again with --secret-salt",
+        ),
+    ] {
+        let (store, target) = sqlite_target().await;
+        let options = Options {
+            secret_salt: salt.map(str::to_owned),
+            ..Options::default()
+        };
+        let report = osticket::import(&source.url(), "ost_", &options, &*store, &NoProgress)
+            .await
+            .expect("import");
+        assert!(
+            report.notes.iter().any(|note| note.contains(expected)),
+            "salt {salt:?}: {:#?}",
+            report.notes
+        );
+        target.remove(store).await;
+    }
+    source.drop_now().await;
+}

@@ -37,6 +37,7 @@ use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry};
 use helpline_core::ticket::{Source as Channel, Subject, Ticket, TicketNumber};
 use helpline_core::user::NewOrganization;
 use helpline_core::{Error, StoreError};
+use helpline_mail::osticket_id::{self, OsticketInstallation};
 use source::{AttachmentRow, EntryRow, Source, SourceInfo, TicketRow, TopicRow, UserEmailRow};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -494,6 +495,13 @@ struct Run<'a> {
     size_mismatches: Vec<String>,
     /// Hidden earlier versions of edited entries (not imported as entries of their own).
     edited_versions: Vec<i64>,
+    /// The installation `--secret-salt` names, to check the salt against the ids in the stored
+    /// mail headers.
+    installation: Option<OsticketInstallation>,
+    /// Ids shaped like osTicket's signed Message-IDs in the stored headers, and how many of
+    /// them the given salt verifies.
+    signed_ids_seen: u64,
+    signed_ids_verified: u64,
 }
 
 /// What Helpline uses when the source names nothing usable.
@@ -559,6 +567,12 @@ impl<'a> Run<'a> {
             no_subject: Vec::new(),
             size_mismatches: Vec::new(),
             edited_versions: Vec::new(),
+            installation: options
+                .secret_salt
+                .as_deref()
+                .and_then(OsticketInstallation::new),
+            signed_ids_seen: 0,
+            signed_ids_verified: 0,
         })
     }
 
@@ -610,6 +624,30 @@ impl<'a> Run<'a> {
     }
 
     fn finish(mut self) -> ImportReport {
+        // Customers' replies to osTicket's mail name its signed Message-IDs: they show whether
+        // the salt given is this desk's, or that one is needed.
+        let (seen, verified) = (self.signed_ids_seen, self.signed_ids_verified);
+        if seen > 0 {
+            if self.installation.is_none() {
+                self.note(format!(
+                    "{seen} Message-IDs osTicket signed are named in the stored mail headers: \
+                     run the import again with --secret-salt (and --resume) so that replies to \
+                     osTicket's mail keep threading"
+                ));
+            } else if verified == 0 {
+                self.note(format!(
+                    "the --secret-salt given verifies none of the {seen} Message-IDs osTicket \
+                     signed that the stored mail headers name: it is probably not this desk's \
+                     SECRET_SALT (include/ost-config.php); run again with the right one and \
+                     --resume"
+                ));
+            } else {
+                self.note(format!(
+                    "the --secret-salt given verifies {verified} of the {seen} Message-IDs \
+                     osTicket signed that the stored mail headers name"
+                ));
+            }
+        }
         if !self.renumbered.is_empty() {
             let examples: Vec<String> = self
                 .renumbered
@@ -1865,6 +1903,16 @@ impl<'a> Run<'a> {
         let headers = row.headers.as_deref().unwrap_or_default();
         let in_reply_to = header_ids(headers, "In-Reply-To");
         let references = header_ids(headers, "References");
+        for id in in_reply_to.iter().chain(&references) {
+            if osticket_id::has_shape(id) {
+                self.signed_ids_seen += 1;
+                if let Some(installation) = &self.installation
+                    && installation.decode(id).is_some()
+                {
+                    self.signed_ids_verified += 1;
+                }
+            }
+        }
         NewEntry {
             kind,
             author,
