@@ -2157,30 +2157,13 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
         staff: &NewStaff,
         now: OffsetDateTime,
     ) -> Result<Staff, StoreError> {
-        let id: i64 = query(
-            "insert into staff (username, name, email, email_key, department_id, active, \
-             created_at) values ($1, $2, $3, $4, $5, true, $6) returning staff_id",
-        )
-        .bind(&staff.username)
-        .bind(&staff.name)
-        .bind(staff.email.as_str())
-        .bind(staff.email.key())
-        .bind(staff.department_id.0)
-        .bind(now)
-        .fetch_one(self.conn())
-        .await
-        .map_err(db)?
-        .try_get(0)
-        .map_err(db)?;
-        Ok(Staff {
-            id: StaffId(id),
-            username: staff.username.clone(),
-            name: staff.name.clone(),
-            email: staff.email.clone(),
-            department_id: staff.department_id,
+        self.import_staff(&ImportedStaff {
+            staff: staff.clone(),
             active: true,
+            password_hash: None,
             created_at: now,
         })
+        .await
     }
 
     async fn record_legacy_id(

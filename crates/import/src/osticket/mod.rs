@@ -868,46 +868,64 @@ impl<'a> Run<'a> {
     // Catalogue
     // ---------------------------------------------------------------------------------------
 
-    async fn departments(&mut self, source: &mut Source) -> Result<(), ImportError> {
-        let kind = LegacyKind::Department;
-        let rows = source.departments().await?;
-        self.progress.phase("departments", rows.len() as u64);
+    /// Writes one catalogue kind: each source record not imported before is matched by name
+    /// onto what Helpline has (`existing`: name and id), or written as `new` makes it with the
+    /// name it may take.
+    async fn catalogue<R>(
+        &mut self,
+        (kind, label): (LegacyKind, &str),
+        existing: Vec<(String, i64)>,
+        rows: &[R],
+        record: impl Fn(&R) -> (i64, String),
+        new: impl Fn(&R, String) -> Write,
+    ) -> Result<(), ImportError> {
+        self.progress.phase(label, rows.len() as u64);
         self.load_map(kind).await?;
-        let existing: Vec<(String, i64)> = self
-            .store
-            .reader()
-            .await?
-            .departments()
-            .await?
-            .into_iter()
-            .map(|d| (d.name, d.id.0))
-            .collect();
+        let report = kind.as_str();
         let mut names = Names::new(existing);
+        let mut items = Vec::new();
+        for row in rows {
+            let (id, name) = record(row);
+            self.kind(report).read += 1;
+            if self.done(kind, id) {
+                self.kind(report).resumed += 1;
+                continue;
+            }
+            let write = match names.claim(&name, id) {
+                Claim::Existing(target) => Write::Map(target),
+                Claim::New(name) => new(row, name),
+            };
+            items.push(Item::new(kind, id, write));
+        }
+        self.write_items(report, items).await?;
+        self.progress.advance(rows.len() as u64);
+        Ok(())
+    }
+
+    async fn departments(&mut self, source: &mut Source) -> Result<(), ImportError> {
+        let rows = source.departments().await?;
+        let existing = self.store.reader().await?.departments().await?;
         let by_id: HashMap<i64, (i64, String)> = rows
             .iter()
             .map(|r| (r.id, (r.pid, r.name.clone())))
             .collect();
-        let mut items = Vec::new();
-        for row in &rows {
-            self.kind("department").read += 1;
-            if self.done(kind, row.id) {
-                self.kind("department").resumed += 1;
-                continue;
-            }
+        self.catalogue(
+            (LegacyKind::Department, "departments"),
+            existing.into_iter().map(|d| (d.name, d.id.0)).collect(),
+            &rows,
             // osTicket shows a sub-department as "Parent / Child".
-            let name = full_name(row.id, &by_id, &format!("Department {}", row.id));
-            let write = match names.claim(&name, row.id) {
-                Claim::Existing(id) => Write::Map(id),
-                Claim::New(name) => Write::Department(
+            |row| {
+                let name = full_name(row.id, &by_id, &format!("Department {}", row.id));
+                (row.id, name)
+            },
+            |row, name| {
+                Write::Department(
                     NewDepartment { name },
                     at(row.created).unwrap_or_else(helpline_core::now),
-                ),
-            };
-            items.push(Item::new(kind, row.id, write));
-        }
-        self.write_items("department", items).await?;
-        self.progress.advance(rows.len() as u64);
-        Ok(())
+                )
+            },
+        )
+        .await
     }
 
     async fn topics(&mut self, source: &mut Source) -> Result<(), ImportError> {
@@ -1072,116 +1090,73 @@ impl<'a> Run<'a> {
     }
 
     async fn priorities(&mut self, source: &mut Source) -> Result<(), ImportError> {
-        let kind = LegacyKind::Priority;
         let rows = source.priorities().await?;
-        self.progress.phase("priorities", rows.len() as u64);
-        self.load_map(kind).await?;
-        let existing: Vec<(String, i64)> = self
-            .store
-            .reader()
-            .await?
-            .priorities()
-            .await?
-            .into_iter()
-            .map(|p| (p.name, p.id.0))
-            .collect();
-        let mut names = Names::new(existing);
-        let mut items = Vec::new();
         for row in &rows {
             self.priority_names
                 .insert(row.key.trim().to_lowercase(), row.id);
             self.priority_names
                 .insert(row.desc.trim().to_lowercase(), row.id);
-            self.kind("priority").read += 1;
-            if self.done(kind, row.id) {
-                self.kind("priority").resumed += 1;
-                continue;
-            }
-            let name = clean_line(&row.desc, 64)
-                .or_else(|| clean_line(&row.key, 64))
-                .unwrap_or_else(|| format!("Priority {}", row.id));
-            let write = match names.claim(&name, row.id) {
-                Claim::Existing(id) => Write::Map(id),
-                Claim::New(name) => Write::Priority(NewPriority {
+        }
+        let existing = self.store.reader().await?.priorities().await?;
+        self.catalogue(
+            (LegacyKind::Priority, "priorities"),
+            existing.into_iter().map(|p| (p.name, p.id.0)).collect(),
+            &rows,
+            |row| {
+                let name = clean_line(&row.desc, 64)
+                    .or_else(|| clean_line(&row.key, 64))
+                    .unwrap_or_else(|| format!("Priority {}", row.id));
+                (row.id, name)
+            },
+            |row, name| {
+                Write::Priority(NewPriority {
                     name,
                     urgency: i32::try_from(row.urgency.clamp(1, 100)).unwrap_or(3),
-                }),
-            };
-            items.push(Item::new(kind, row.id, write));
-        }
-        self.write_items("priority", items).await?;
-        self.progress.advance(rows.len() as u64);
-        Ok(())
+                })
+            },
+        )
+        .await
     }
 
     async fn slas(&mut self, source: &mut Source) -> Result<(), ImportError> {
-        let kind = LegacyKind::Sla;
         let rows = source.slas().await?;
-        self.progress.phase("SLAs", rows.len() as u64);
-        self.load_map(kind).await?;
-        let existing: Vec<(String, i64)> = self
-            .store
-            .reader()
-            .await?
-            .slas()
-            .await?
-            .into_iter()
-            .map(|s| (s.name, s.id.0))
-            .collect();
-        let mut names = Names::new(existing);
-        let mut items = Vec::new();
-        for row in &rows {
-            self.kind("sla").read += 1;
-            if self.done(kind, row.id) {
-                self.kind("sla").resumed += 1;
-                continue;
-            }
-            let name = clean_line(&row.name, 64).unwrap_or_else(|| format!("SLA {}", row.id));
-            let write = match names.claim(&name, row.id) {
-                Claim::Existing(id) => Write::Map(id),
-                Claim::New(name) => Write::Sla(
+        let existing = self.store.reader().await?.slas().await?;
+        self.catalogue(
+            (LegacyKind::Sla, "SLAs"),
+            existing.into_iter().map(|s| (s.name, s.id.0)).collect(),
+            &rows,
+            |row| {
+                let name = clean_line(&row.name, 64).unwrap_or_else(|| format!("SLA {}", row.id));
+                (row.id, name)
+            },
+            |row, name| {
+                Write::Sla(
                     NewSla {
                         name,
                         grace_hours: i32::try_from(row.grace_hours.max(0)).unwrap_or(i32::MAX),
                     },
                     at(row.created).unwrap_or_else(helpline_core::now),
-                ),
-            };
-            items.push(Item::new(kind, row.id, write));
-        }
-        self.write_items("sla", items).await?;
-        self.progress.advance(rows.len() as u64);
-        Ok(())
+                )
+            },
+        )
+        .await
     }
 
     async fn organizations(&mut self, source: &mut Source) -> Result<(), ImportError> {
-        let kind = LegacyKind::Organization;
         let rows = source.organizations().await?;
-        self.progress.phase("organisations", rows.len() as u64);
-        self.load_map(kind).await?;
-        let existing: Vec<(String, i64)> = self
-            .store
-            .reader()
-            .await?
-            .organizations()
-            .await?
-            .into_iter()
-            .map(|o| (o.name, o.id.0))
-            .collect();
-        let mut names = Names::new(existing);
-        let mut items = Vec::new();
-        for row in &rows {
-            self.kind("organization").read += 1;
-            if self.done(kind, row.id) {
-                self.kind("organization").resumed += 1;
-                continue;
-            }
-            let name =
-                clean_line(&row.name, 128).unwrap_or_else(|| format!("Organisation {}", row.id));
-            let created = at(row.created).unwrap_or_else(helpline_core::now);
-            let write = match names.claim(&name, row.id) {
-                Claim::Existing(id) => Write::Map(id),
-                Claim::New(name) => Write::Organization(NewOrganization {
+        let existing = self.store.reader().await?.organizations().await?;
+        self.catalogue(
+            (LegacyKind::Organization, "organisations"),
+            existing.into_iter().map(|o| (o.name, o.id.0)).collect(),
+            &rows,
+            |row| {
+                let name = clean_line(&row.name, 128)
+                    .unwrap_or_else(|| format!("Organisation {}", row.id));
+                (row.id, name)
+            },
+            |row, name| {
+                let created = at(row.created).unwrap_or_else(helpline_core::now);
+                Write::Organization(NewOrganization {
                     name,
                     domain: row
                         .domain
@@ -1191,13 +1166,10 @@ impl<'a> Run<'a> {
                         .map(str::to_owned),
                     created_at: created,
                     updated_at: at(row.updated).unwrap_or(created),
-                }),
-            };
-            items.push(Item::new(kind, row.id, write));
-        }
-        self.write_items("organization", items).await?;
-        self.progress.advance(rows.len() as u64);
-        Ok(())
+                })
+            },
+        )
+        .await
     }
 
     async fn staff(&mut self, source: &mut Source) -> Result<(), ImportError> {
