@@ -1,23 +1,32 @@
 //! Group commit: one thread owns the write connection and commits concurrent units of work
 //! together.
 //!
-//! SQLite allows one writer at a time, and with `synchronous=FULL` every commit waits for an
-//! fsync of the WAL. Committing each request on its own therefore caps writes at one fsync per
-//! request, however many requests wait. Instead, units of work queue here; the committer takes
-//! everything that is waiting, runs the units one after another inside one transaction — each
-//! inside its own savepoint, so a unit that fails is rolled back alone — and commits once. Every
-//! caller is answered only after that commit (and its fsync) has returned, so a unit reported as
-//! committed is on disk, exactly as with one transaction per unit.
+//! SQLite allows one writer at a time, and a durable commit waits for an fsync of the WAL.
+//! Committing each request on its own therefore caps writes at one fsync per request, however
+//! many requests wait. Instead, units of work queue here; the committer runs them one after
+//! another inside one transaction — each inside its own savepoint, so a unit that fails is
+//! rolled back alone — and commits them together. Every caller is answered only after that
+//! commit is on disk, so a unit reported as committed is durable, exactly as with one
+//! transaction per unit.
 //!
-//! Nothing waits on purpose: a lone request is committed at once, and while one batch is being
-//! committed the next one gathers by itself.
+//! The fsync is not on the committer's path: the write connection runs with
+//! `synchronous=NORMAL` (SQLite writes the WAL frames at `COMMIT` but does not sync them), and a
+//! second thread, the [syncer](crate::syncer), makes each committed batch durable with one
+//! `fdatasync` of the WAL and only then answers its units. While the syncer syncs one batch, the
+//! committer runs the units arriving meanwhile into the next transaction, and commits it as soon
+//! as the syncer is free again: a unit could not be durable any sooner, so the wait costs no
+//! latency, and the batches grow with the load (each commit writes the pages its units share —
+//! index roots, the last page of each table — once). Nothing waits on purpose: with the syncer
+//! idle, a lone unit is committed at once. A unit that failed is answered at once: it left
+//! nothing behind to wait for.
 //!
-//! The committer is a thread of its own rather than a task: it blocks in every fsync, and the
-//! units' statements run on it directly (see [`sql`](crate::sql)), so a unit's future completes
-//! when polled once; it is driven with a plain `block_on` inside the runtime's context.
+//! The committer is a thread of its own rather than a task: the units' statements run on it
+//! directly (see [`sql`](crate::sql)), so a unit's future completes when polled once; it is
+//! driven with a plain `block_on` inside the runtime's context.
 
 use crate::convert;
 use crate::queries::Conn;
+use crate::syncer::{Acknowledgements, Syncer};
 use futures::FutureExt;
 use helpline_core::store::ErasedWork;
 use helpline_core::{Error, StoreError};
@@ -25,26 +34,40 @@ use rusqlite::Connection;
 use std::any::Any;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
-/// The most units committed together. Bounds the latency a batch adds to its first unit.
+/// The most units committed together, even while the syncer is busy. Bounds the work a batch
+/// adds to its first unit's latency.
 const MAX_BATCH: usize = 256;
 
 /// Units that may wait for the committer before callers are slowed down.
 const QUEUE_DEPTH: usize = 4096;
 
 /// A unit's outcome, as its caller receives it.
-type Outcome = Result<Box<dyn Any + Send>, Error>;
+pub(crate) type Outcome = Result<Box<dyn Any + Send>, Error>;
+
+/// Where a unit's outcome goes.
+pub(crate) type Reply = oneshot::Sender<Outcome>;
 
 /// A unit of work waiting to be committed, and where to report its outcome.
 struct Unit {
     work: ErasedWork,
-    reply: oneshot::Sender<Outcome>,
+    reply: Reply,
+}
+
+/// What the committer waits for.
+enum Message {
+    /// A unit to run.
+    Unit(Unit),
+    /// The syncer has answered everything handed to it and can take the next commit.
+    Synced,
 }
 
 /// The handle callers submit units to; the committer thread runs them.
 pub(crate) struct GroupCommit {
-    queue: mpsc::Sender<Unit>,
+    queue: mpsc::Sender<Message>,
     stopped: oneshot::Receiver<Connection>,
 }
 
@@ -52,18 +75,27 @@ impl GroupCommit {
     /// Starts the committer thread; it owns `writer` from now on. Units run inside the current
     /// Tokio runtime's context, so they may use Tokio's clocks and channels.
     ///
-    /// The writer's automatic checkpoints must be off (`wal_autocheckpoint = 0`): SQLite would
-    /// run them inside `COMMIT`, before the units are answered. The committer checkpoints itself,
-    /// after answering, every [`CHECKPOINT_EVERY`] commits.
-    pub(crate) fn start(writer: Connection) -> Result<Self, StoreError> {
+    /// In WAL mode the writer must run with `synchronous = NORMAL` and `wal` name the WAL file,
+    /// which the syncer syncs; otherwise (`wal` is `None`) with `synchronous = FULL`. Automatic
+    /// checkpoints must be off (`wal_autocheckpoint = 0`): SQLite would run them inside
+    /// `COMMIT`. The committer checkpoints itself every [`CHECKPOINT_EVERY`] commits.
+    pub(crate) fn start(writer: Connection, wal: Option<PathBuf>) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let (stop_signal, stopped) = oneshot::channel();
         let runtime = tokio::runtime::Handle::try_current().ok();
+        // Weak: the committer stops once every caller's sender is gone.
+        let committer = queue.downgrade();
+        let syncer = Syncer::start(wal, move || {
+            if let Some(committer) = committer.upgrade() {
+                let _ = committer.blocking_send(Message::Synced);
+            }
+        })?;
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || {
                 let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                let conn = run(writer, receiver);
+                let conn = run(writer, receiver, &syncer);
+                syncer.stop();
                 let _ = stop_signal.send(conn);
             })
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
@@ -75,7 +107,7 @@ impl GroupCommit {
     pub(crate) async fn submit(&self, work: ErasedWork) -> Outcome {
         let (reply, outcome) = oneshot::channel();
         self.queue
-            .send(Unit { work, reply })
+            .send(Message::Unit(Unit { work, reply }))
             .await
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
@@ -88,31 +120,69 @@ impl GroupCommit {
     }
 }
 
-/// The committer: take what is waiting, commit it, repeat until every sender is gone.
-fn run(mut conn: Connection, mut queue: mpsc::Receiver<Unit>) -> Connection {
+/// The committer: run units as they come into the open transaction; commit it whenever the
+/// syncer is free (or the batch is full); repeat until every caller's sender is gone.
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Message>, syncer: &Syncer) -> Connection {
+    let mut open: Option<Batch> = None;
+    // Whether the syncer holds a commit it has not answered yet.
+    let mut syncing = false;
     let mut commits_since_checkpoint = 0;
-    while let Some(first) = queue.blocking_recv() {
-        let mut units = vec![first];
-        while units.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(unit) => units.push(unit),
-                Err(_) => break,
+    loop {
+        let message = match queue.try_recv() {
+            Ok(message) => message,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if !syncing && let Some(batch) = open.take() {
+                    syncing = hand_over(&mut conn, batch, syncer, &mut commits_since_checkpoint);
+                    continue;
+                }
+                match queue.blocking_recv() {
+                    Some(message) => message,
+                    None => break,
+                }
             }
-        }
-        if units.len() == 1 {
-            for unit in units {
-                commit_alone(&mut conn, unit);
+        };
+        match message {
+            Message::Synced => syncing = false,
+            Message::Unit(unit) => {
+                if let Some(failure) = syncer.failure() {
+                    let _ = unit.reply.send(Err(unsynced(&failure)));
+                    continue;
+                }
+                open = Batch::run(&mut conn, open, unit);
+                if open.as_ref().is_some_and(|batch| batch.units >= MAX_BATCH) {
+                    let full = open.take();
+                    if let Some(batch) = full {
+                        syncing |=
+                            hand_over(&mut conn, batch, syncer, &mut commits_since_checkpoint);
+                    }
+                }
             }
-        } else {
-            commit_together(&mut conn, units);
-        }
-        commits_since_checkpoint += 1;
-        if commits_since_checkpoint >= CHECKPOINT_EVERY {
-            checkpoint(&conn);
-            commits_since_checkpoint = 0;
         }
     }
+    if let Some(batch) = open {
+        hand_over(&mut conn, batch, syncer, &mut commits_since_checkpoint);
+    }
     conn
+}
+
+/// Commits `batch`, hands its units to the syncer and checkpoints when it is time. Returns
+/// whether the syncer got anything to answer.
+fn hand_over(
+    conn: &mut Connection,
+    batch: Batch,
+    syncer: &Syncer,
+    commits_since_checkpoint: &mut u32,
+) -> bool {
+    let committed = batch.commit(conn);
+    let handed = !committed.is_empty();
+    syncer.acknowledge_when_durable(committed);
+    *commits_since_checkpoint += 1;
+    if *commits_since_checkpoint >= CHECKPOINT_EVERY {
+        checkpoint(conn);
+        *commits_since_checkpoint = 0;
+    }
+    handed
 }
 
 /// Commits between two checkpoints. A commit adds a few dozen pages to the WAL, so this keeps it
@@ -129,62 +199,59 @@ fn checkpoint(conn: &Connection) {
     }
 }
 
-/// One unit in its own transaction: no savepoint needed.
-fn commit_alone(conn: &mut Connection, unit: Unit) {
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
-        let _ = unit.reply.send(Err(convert::db(error).into()));
-        return;
-    }
-    let outcome = match run_unit(conn, unit.work) {
-        Ok(value) => match index_pending(conn).and_then(|()| conn.execute_batch("COMMIT")) {
-            Ok(_) => Ok(value),
-            Err(error) => {
-                abandon(conn);
-                Err(convert::db(error).into())
-            }
-        },
-        Err(error) => {
-            abandon(conn);
-            Err(error)
-        }
-    };
-    let _ = unit.reply.send(outcome);
+/// The open transaction units are gathered in, each inside the savepoint `unit`.
+struct Batch {
+    /// The units that succeeded, with their values, to be answered once durable.
+    succeeded: Acknowledgements,
+    /// Whether the savepoint `unit` holds nothing yet; after a success it must be released and
+    /// set again, so that a later failure cannot undo the success.
+    savepoint_clean: bool,
+    /// Units run in this transaction, failed ones included.
+    units: usize,
 }
 
-/// Several units in one transaction, each inside the savepoint `unit`: a failed unit is rolled
-/// back to its savepoint and the others go on; one commit makes the rest durable.
-fn commit_together(conn: &mut Connection, units: Vec<Unit>) {
-    let mut remaining = units.into_iter();
-    let mut succeeded: Vec<(oneshot::Sender<Outcome>, Box<dyn Any + Send>)> = Vec::new();
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE; SAVEPOINT unit") {
-        abandon(conn);
-        let message = convert::db(error).to_string();
-        for unit in remaining {
-            let _ = unit.reply.send(Err(batch_failed(&message)));
-        }
-        return;
-    }
-    // Whether the savepoint `unit` holds nothing yet; after a success it must be released and
-    // set again, so that a later failure cannot undo the success.
-    let mut savepoint_clean = true;
-    while let Some(unit) = remaining.next() {
-        if !savepoint_clean && let Err(error) = conn.execute_batch("RELEASE unit; SAVEPOINT unit") {
-            let message = convert::db(error).to_string();
-            fail_batch(conn, succeeded, &message);
-            let _ = unit.reply.send(Err(batch_failed(&message)));
-            // The units not yet run get a transaction of their own.
-            commit_rest(conn, remaining.collect());
-            return;
-        }
+impl Batch {
+    /// Runs `unit` in `open` (or in a new transaction when there is none). Returns the batch to
+    /// go on with: `None` when the transaction was lost, after answering everyone in it.
+    fn run(conn: &mut Connection, open: Option<Batch>, unit: Unit) -> Option<Batch> {
+        let mut batch = match open {
+            Some(batch) if batch.savepoint_clean => batch,
+            Some(batch) => match conn.execute_batch("RELEASE unit; SAVEPOINT unit") {
+                Ok(()) => Self {
+                    savepoint_clean: true,
+                    ..batch
+                },
+                Err(error) => {
+                    // The units before this one are lost; this one gets a transaction of its
+                    // own.
+                    batch.fail(conn, &convert::db(error).to_string());
+                    return Self::run(conn, None, unit);
+                }
+            },
+            None => match conn.execute_batch("BEGIN IMMEDIATE; SAVEPOINT unit") {
+                Ok(()) => Self {
+                    succeeded: Acknowledgements::new(),
+                    savepoint_clean: true,
+                    units: 0,
+                },
+                Err(error) => {
+                    abandon(conn);
+                    let _ = unit.reply.send(Err(convert::db(error).into()));
+                    return None;
+                }
+            },
+        };
+        batch.units += 1;
         match run_unit(conn, unit.work) {
             Ok(value) => {
-                succeeded.push((unit.reply, value));
-                savepoint_clean = false;
+                batch.succeeded.push((unit.reply, value));
+                batch.savepoint_clean = false;
+                Some(batch)
             }
             Err(error) => match conn.execute_batch("ROLLBACK TO unit") {
-                Ok(_) => {
+                Ok(()) => {
                     let _ = unit.reply.send(Err(error));
-                    savepoint_clean = true;
+                    Some(batch)
                 }
                 Err(rollback_error) => {
                     // SQLite rolls a whole transaction back on some errors (a full disk, an I/O
@@ -194,22 +261,31 @@ fn commit_together(conn: &mut Connection, units: Vec<Unit>) {
                         convert::db(rollback_error)
                     );
                     let _ = unit.reply.send(Err(error));
-                    fail_batch(conn, succeeded, &message);
-                    commit_rest(conn, remaining.collect());
-                    return;
+                    batch.fail(conn, &message);
+                    None
                 }
             },
         }
     }
-    match index_pending(conn).and_then(|()| conn.execute_batch("COMMIT")) {
-        Ok(()) => {
-            for (reply, value) in succeeded {
-                let _ = reply.send(Ok(value));
+
+    /// Indexes the batch's entries and commits. Returns the units to answer once durable; when
+    /// the commit fails they have been answered with the error already.
+    fn commit(self, conn: &mut Connection) -> Acknowledgements {
+        match index_pending(conn).and_then(|()| conn.execute_batch("COMMIT")) {
+            Ok(()) => self.succeeded,
+            Err(error) => {
+                self.fail(conn, &convert::db(error).to_string());
+                Acknowledgements::new()
             }
         }
-        Err(error) => {
-            let message = convert::db(error).to_string();
-            fail_batch(conn, succeeded, &message);
+    }
+
+    /// Rolls the transaction back and tells every unit that had succeeded in it that it was
+    /// lost.
+    fn fail(self, conn: &mut Connection, message: &str) {
+        abandon(conn);
+        for (reply, _) in self.succeeded {
+            let _ = reply.send(Err(batch_failed(message)));
         }
     }
 }
@@ -227,19 +303,6 @@ fn index_pending(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.prepare_cached("delete from fts_pending")?
         .execute([])?;
     Ok(())
-}
-
-/// Commits units that have not run yet after their batch failed.
-fn commit_rest(conn: &mut Connection, units: Vec<Unit>) {
-    match units.len() {
-        0 => {}
-        1 => {
-            for unit in units {
-                commit_alone(conn, unit);
-            }
-        }
-        _ => commit_together(conn, units),
-    }
 }
 
 /// Runs one unit against the open transaction; a panic becomes an error for its caller only.
@@ -265,18 +328,6 @@ fn run_unit(conn: &mut Connection, work: ErasedWork) -> Outcome {
     })
 }
 
-/// Rolls the transaction back and tells every unit that had succeeded in it that it was lost.
-fn fail_batch(
-    conn: &mut Connection,
-    succeeded: Vec<(oneshot::Sender<Outcome>, Box<dyn Any + Send>)>,
-    message: &str,
-) {
-    abandon(conn);
-    for (reply, _) in succeeded {
-        let _ = reply.send(Err(batch_failed(message)));
-    }
-}
-
 /// Ends whatever transaction is open. Its error is not worth reporting: either there was none
 /// (SQLite already rolled it back) or the connection is gone, which the next `BEGIN` reports.
 fn abandon(conn: &mut Connection) {
@@ -287,6 +338,15 @@ fn abandon(conn: &mut Connection) {
 fn batch_failed(message: &str) -> Error {
     StoreError::Other(Box::new(BatchFailed(format!(
         "the write was not committed: {message}"
+    ))))
+    .into()
+}
+
+/// The error every unit gets once syncing the WAL has failed: the store stops taking writes.
+fn unsynced(failure: &str) -> Error {
+    StoreError::Unavailable(Box::new(BatchFailed(format!(
+        "the store stopped taking writes after the WAL could not be synced to disk ({failure}); \
+         restart the server"
     ))))
     .into()
 }

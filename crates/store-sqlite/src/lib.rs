@@ -1,9 +1,10 @@
 //! Helpline's embedded SQLite store: zero set-up, one file.
 //!
-//! Durability: WAL journal with `synchronous=FULL`, so a committed write — and so every 201 —
-//! is on disk. All writes go through one writer connection, owned by a thread that commits
-//! concurrent units of work together in one transaction and one fsync ([group
-//! commit](group_commit)); each caller is answered only after that commit. Transactions start
+//! Durability: a committed write — and so every 201 — is on disk. All writes go through one
+//! writer connection, owned by a thread that commits concurrent units of work together in one
+//! transaction ([group commit](group_commit)); a second thread syncs the WAL once for every
+//! batch committed meanwhile ([syncer]), and each caller is answered only after that sync.
+//! Transactions start
 //! with `BEGIN IMMEDIATE`: another process writing the same file (the CLI while the server runs)
 //! waits up to `busy_timeout` instead of failing with `SQLITE_BUSY`. Reads use a small pool of
 //! read-only connections, which WAL lets run alongside the writer.
@@ -17,6 +18,7 @@ mod outbox;
 mod queries;
 mod readers;
 mod sql;
+mod syncer;
 
 use async_trait::async_trait;
 use group_commit::GroupCommit;
@@ -73,12 +75,13 @@ impl SqliteStore {
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
 
         let writer = open_connection(&path, false)?;
+        let wal = wal_file(&writer, &path)?;
         let opener_path = path.clone();
         let readers = ReaderPool::new(READ_CONNECTIONS, move || {
             open_connection(&opener_path, true)
         });
         Ok(Self {
-            writer: GroupCommit::start(writer)?,
+            writer: GroupCommit::start(writer, wal)?,
             readers,
         })
     }
@@ -112,6 +115,25 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     })
     .map_err(unavailable)?;
     Ok(conn)
+}
+
+/// The WAL file the syncer must sync after each commit, once the writer is switched to
+/// `synchronous = NORMAL`; `None` when the database is not in WAL mode (a file system without
+/// shared memory), where the writer keeps `synchronous = FULL` and syncs each commit itself.
+fn wal_file(writer: &Connection, path: &Path) -> Result<Option<std::path::PathBuf>, StoreError> {
+    let unavailable = |e: rusqlite::Error| StoreError::Unavailable(Box::new(e));
+    let mode: String = writer
+        .query_row("pragma journal_mode", [], |row| row.get(0))
+        .map_err(unavailable)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Ok(None);
+    }
+    writer
+        .execute_batch("pragma synchronous = normal;")
+        .map_err(unavailable)?;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    Ok(Some(wal.into()))
 }
 
 /// The embedded migrations.

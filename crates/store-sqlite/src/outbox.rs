@@ -160,7 +160,7 @@ pub(crate) async fn insert_job(
 ) -> Result<JobId, StoreError> {
     let id: i64 = query(
         "insert into outbox_job (kind, state, payload, topic, webhook_id, next_attempt_at, \
-         created_at) values ($1, 'pending', $2, $3, $4, $5, $6) returning job_id",
+         created_at) values ($1, 'pending', $2, $3, $4, $5, $6) ",
     )
     .bind(job.kind.as_str())
     .bind(&job.payload)
@@ -168,10 +168,8 @@ pub(crate) async fn insert_job(
     .bind(job.webhook_id.map(|id| id.0))
     .bind(micros(job.run_at))
     .bind(micros(now))
-    .fetch_one(conn)
+    .insert(conn)
     .await
-    .map_err(db)?
-    .try_get(0)
     .map_err(db)?;
     Ok(JobId(id))
 }
@@ -306,17 +304,15 @@ pub(crate) async fn insert_webhook(
 ) -> Result<Webhook, StoreError> {
     let id: i64 = query(
         "insert into webhook (url, events, secret, description, created_at) \
-         values ($1, $2, $3, $4, $5) returning webhook_id",
+         values ($1, $2, $3, $4, $5) ",
     )
     .bind(&webhook.url)
     .bind(events_to_text(&webhook.events))
     .bind(&webhook.secret)
     .bind(webhook.description.as_deref())
     .bind(micros(now))
-    .fetch_one(conn)
+    .insert(conn)
     .await
-    .map_err(db)?
-    .try_get(0)
     .map_err(db)?;
     Ok(Webhook {
         id: WebhookId(id),

@@ -1271,16 +1271,14 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         let name = contact.name_or_local_part();
         let user_id: i64 = query(
             "insert into users (name, phone, notes, created_at, updated_at) \
-             values ($1, $2, $3, $4, $4) returning user_id",
+             values ($1, $2, $3, $4, $4) ",
         )
         .bind(&name)
         .bind(&contact.phone)
         .bind(&contact.notes)
         .bind(micros(now))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         insert_address(self.conn(), user_id, &contact.email, now).await?;
         Ok((
@@ -1438,11 +1436,11 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     }
 
     async fn insert_ticket(&mut self, draft: &TicketDraft) -> Result<Option<Ticket>, StoreError> {
-        let row = query(
+        let ticket_id = query(
             "insert into ticket (number, subject, user_id, department_id, topic_id, status_id, \
              priority_id, source, ip, is_answered, created_at, updated_at, last_message_at) \
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10, $10) \
-             on conflict (number) do nothing returning ticket_id",
+             on conflict (number) do nothing",
         )
         .bind(draft.number.as_str())
         .bind(draft.subject.as_str())
@@ -1454,14 +1452,14 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         .bind(draft.source.as_str())
         .bind(draft.ip.map(|ip| ip.to_string()))
         .bind(micros(draft.created_at))
-        .fetch_optional(self.conn())
+        .insert_optional(self.conn())
         .await
         .map_err(db)?;
-        let Some(row) = row else {
+        let Some(ticket_id) = ticket_id else {
             return Ok(None);
         };
         Ok(Some(Ticket {
-            id: TicketId(row.try_get(0).map_err(db)?),
+            id: TicketId(ticket_id),
             number: draft.number.clone(),
             subject: draft.subject.clone(),
             user_id: draft.user_id,
@@ -1514,7 +1512,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
              body, format, source, ip, api_key_id, mail_message_id, mail_in_reply_to, \
              mail_references, flags, created_at) \
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-             returning entry_id",
+             ",
         )
         .bind(ticket.0)
         .bind(entry.kind.as_str())
@@ -1532,10 +1530,8 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         .bind(&entry.mail.references)
         .bind(entry.flags.bits())
         .bind(micros(now))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
 
         let mut attachments = Vec::with_capacity(entry.attachments.len());
@@ -1554,31 +1550,27 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
                 Some(id) => id,
                 None => query(
                     "insert into file (sha256, size, content, created_at) values ($1, $2, $3, $4) \
-                     returning file_id",
+                     ",
                 )
                 .bind(&sha256)
                 .bind(size)
                 .bind(&file.content)
                 .bind(micros(now))
-                .fetch_one(self.conn())
+                .insert(self.conn())
                 .await
-                .map_err(db)?
-                .try_get(0)
                 .map_err(db)?,
             };
             let attachment_id: i64 = query(
                 "insert into attachment (entry_id, file_id, filename, content_type, content_id) \
-                 values ($1, $2, $3, $4, $5) returning attachment_id",
+                 values ($1, $2, $3, $4, $5) ",
             )
             .bind(entry_id)
             .bind(file_id)
             .bind(&file.filename)
             .bind(&file.content_type)
             .bind(&file.content_id)
-            .fetch_one(self.conn())
+            .insert(self.conn())
             .await
-            .map_err(db)?
-            .try_get(0)
             .map_err(db)?;
             attachments.push(Attachment {
                 id: AttachmentId(attachment_id),
@@ -1652,7 +1644,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     ) -> Result<EventId, StoreError> {
         let id: i64 = query(
             "insert into event (ticket_id, kind, actor_user_id, actor_staff_id, api_key_id, data, \
-             created_at) values ($1, $2, $3, $4, $5, $6, $7) returning event_id",
+             created_at) values ($1, $2, $3, $4, $5, $6, $7) ",
         )
         .bind(event.ticket_id.map(|id| id.0))
         .bind(event.kind.as_str())
@@ -1661,10 +1653,8 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         .bind(event.actor.api_key_id.map(|id| id.0))
         .bind(&event.data)
         .bind(micros(now))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(EventId(id))
     }
@@ -1676,7 +1666,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     ) -> Result<ApiKey, StoreError> {
         let id: i64 = query(
             "insert into api_key (key_hash, prefix, ip_rules, scopes, note, created_at) \
-             values ($1, $2, $3, $4, $5, $6) returning api_key_id",
+             values ($1, $2, $3, $4, $5, $6) ",
         )
         .bind(key.secret.hash())
         .bind(key.secret.prefix())
@@ -1684,10 +1674,8 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         .bind(scopes_to_text(&key.scopes))
         .bind(&key.note)
         .bind(micros(now))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(ApiKey {
             id: ApiKeyId(id),
@@ -1871,7 +1859,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         let id: i64 = query(
             "insert into mailbox (protocol, host, port, username, password, folder, \
              after_fetch, poll_seconds, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             returning mailbox_id",
+             ",
         )
         .bind(address.protocol.as_str())
         .bind(&address.host)
@@ -1882,10 +1870,8 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         .bind(mailbox.after_fetch.to_stored())
         .bind(poll_seconds)
         .bind(micros(now))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(Mailbox {
             id: MailboxId(id),
@@ -1967,14 +1953,12 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     ) -> Result<Department, StoreError> {
         let id: i64 = query(
             "insert into department (name, is_default, created_at) values ($1, 0, $2) \
-             returning department_id",
+             ",
         )
         .bind(&department.name)
         .bind(micros(now))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(Department {
             id: DepartmentId(id),
@@ -1991,16 +1975,14 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     ) -> Result<HelpTopic, StoreError> {
         let id: i64 = query(
             "insert into help_topic (name, department_id, priority_id, active, created_at) \
-             values ($1, $2, $3, 1, $4) returning topic_id",
+             values ($1, $2, $3, 1, $4) ",
         )
         .bind(&topic.name)
         .bind(topic.department_id.0)
         .bind(topic.priority_id.map(|p| p.0))
         .bind(micros(now))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(HelpTopic {
             id: TopicId(id),
@@ -2048,16 +2030,14 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     ) -> Result<Organization, StoreError> {
         let id: i64 = query(
             "insert into organization (name, domain, created_at, updated_at) \
-             values ($1, $2, $3, $4) returning organization_id",
+             values ($1, $2, $3, $4) ",
         )
         .bind(&organization.name)
         .bind(&organization.domain)
         .bind(micros(organization.created_at))
         .bind(micros(organization.updated_at))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(Organization {
             id: OrganizationId(id),
@@ -2071,15 +2051,13 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     async fn insert_sla(&mut self, sla: &NewSla, now: OffsetDateTime) -> Result<Sla, StoreError> {
         let id: i64 = query(
             "insert into sla (name, grace_hours, created_at) values ($1, $2, $3) \
-             returning sla_id",
+             ",
         )
         .bind(&sla.name)
         .bind(sla.grace_hours)
         .bind(micros(now))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(Sla {
             id: SlaId(id),
@@ -2092,15 +2070,13 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     async fn insert_status(&mut self, status: &NewStatus) -> Result<TicketStatus, StoreError> {
         let id: i64 = query(
             "insert into ticket_status (name, state, allow_reopen, is_default) \
-             values ($1, $2, $3, 0) returning status_id",
+             values ($1, $2, $3, 0) ",
         )
         .bind(&status.name)
         .bind(status.state.as_str())
         .bind(status.allow_reopen)
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(TicketStatus {
             id: StatusId(id),
@@ -2114,14 +2090,12 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     async fn insert_priority(&mut self, priority: &NewPriority) -> Result<Priority, StoreError> {
         let id: i64 = query(
             "insert into priority (name, urgency, is_default) values ($1, $2, 0) \
-             returning priority_id",
+             ",
         )
         .bind(&priority.name)
         .bind(priority.urgency)
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(Priority {
             id: PriorityId(id),
@@ -2134,7 +2108,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     async fn import_user(&mut self, user: &ImportedUser) -> Result<User, StoreError> {
         let user_id: i64 = query(
             "insert into users (name, phone, notes, organization_id, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6) returning user_id",
+             values ($1, $2, $3, $4, $5, $6) ",
         )
         .bind(&user.name)
         .bind(&user.phone)
@@ -2142,10 +2116,8 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         .bind(user.organization_id.map(|id| id.0))
         .bind(micros(user.created_at))
         .bind(micros(user.updated_at))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         // One at a time, primary first: the readers list addresses by row id.
         for email in &user.emails {
@@ -2168,7 +2140,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         let id: i64 = query(
             "insert into staff (username, name, email, email_key, department_id, active, \
              password_hash, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
-             returning staff_id",
+             ",
         )
         .bind(&staff.username)
         .bind(&staff.name)
@@ -2178,10 +2150,8 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         .bind(imported.active)
         .bind(&imported.password_hash)
         .bind(micros(imported.created_at))
-        .fetch_one(self.conn())
+        .insert(self.conn())
         .await
-        .map_err(db)?
-        .try_get(0)
         .map_err(db)?;
         Ok(Staff {
             id: StaffId(id),

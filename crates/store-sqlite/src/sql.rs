@@ -75,6 +75,25 @@ impl<'q> Query<'q> {
         )
     }
 
+    /// Runs an `INSERT` into a table with a rowid and returns the new row's rowid (its `INTEGER
+    /// PRIMARY KEY`); an error when it inserted nothing. Cheaper than `RETURNING`, which SQLite
+    /// implements by collecting the returned rows in a temporary table of their own.
+    pub(crate) fn insert(self, conn: &mut Connection) -> Ready<Result<i64, Error>> {
+        ready(
+            self.run_insert(conn)
+                .and_then(|rowid| rowid.ok_or(Error::QueryReturnedNoRows)),
+        )
+    }
+
+    /// [`insert`](Self::insert) for an `INSERT … ON CONFLICT DO NOTHING`: `None` when it
+    /// inserted nothing.
+    pub(crate) fn insert_optional(
+        self,
+        conn: &mut Connection,
+    ) -> Ready<Result<Option<i64>, Error>> {
+        ready(self.run_insert(conn))
+    }
+
     /// Every row.
     pub(crate) fn fetch_all(self, conn: &mut Connection) -> Ready<Result<Vec<Row>, Error>> {
         ready(self.run_fetch(conn, None))
@@ -89,6 +108,12 @@ impl<'q> Query<'q> {
         Ok(Done {
             rows_affected: conn.changes(),
         })
+    }
+
+    fn run_insert(&self, conn: &mut Connection) -> Result<Option<i64>, Error> {
+        let inserted = self.run_execute(conn)?.rows_affected;
+        // Triggers' own inserts leave `last_insert_rowid` as the statement set it.
+        Ok((inserted > 0).then(|| conn.last_insert_rowid()))
     }
 
     fn run_fetch(&self, conn: &mut Connection, limit: Option<usize>) -> Result<Vec<Row>, Error> {
