@@ -130,6 +130,14 @@ pub async fn seeded_catalogues(store: &dyn Store) {
     );
     assert_eq!(r.default_priority().await.expect("priority").name, "Normal");
     assert_eq!(
+        r.new_ticket_defaults().await.expect("defaults together"),
+        helpline_core::store::NewTicketDefaults {
+            department_id: r.default_department().await.expect("department").id,
+            status_id: r.default_status().await.expect("status").id,
+            priority_id: r.default_priority().await.expect("priority").id,
+        }
+    );
+    assert_eq!(
         r.priority(PriorityId(3))
             .await
             .expect("lookup")

@@ -24,7 +24,9 @@ use helpline_core::legacy::{ImportedStaff, ImportedUser, LegacyKind};
 use helpline_core::mailbox::{AfterFetch, Mailbox, MailboxAddress, MailboxId, NewMailbox};
 use helpline_core::outbox::{Job, JobKind, JobQuery, JobResult, NewJob, NewWebhook, Webhook};
 use helpline_core::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
-use helpline_core::store::{Reader, RowCounts, TicketDraft, TicketQuery, Writer};
+use helpline_core::store::{
+    NewTicketDefaults, Reader, RowCounts, TicketDraft, TicketQuery, Writer,
+};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::{CustomerContact, NewOrganization, Organization, User};
@@ -1140,6 +1142,27 @@ impl<C: DerefMut<Target = Connection> + Send> Reader for Conn<C> {
         .await
         .map_err(db)?;
         required("default priority", map_optional(row, priority_row)?)
+    }
+
+    async fn new_ticket_defaults(&mut self) -> Result<NewTicketDefaults, StoreError> {
+        let row = query(
+            "select \
+             (select department_id from department where is_default \
+              order by department_id limit 1), \
+             (select status_id from ticket_status where is_default and state = 'open' \
+              order by status_id limit 1), \
+             (select priority_id from priority where is_default \
+              order by priority_id limit 1)",
+        )
+        .fetch_one(self.conn())
+        .await
+        .map_err(db)?;
+        let id = |index: usize| row.try_get::<Option<i64>, _>(index).map_err(db);
+        Ok(NewTicketDefaults {
+            department_id: DepartmentId(required("default department", id(0)?)?),
+            status_id: StatusId(required("default open status", id(1)?)?),
+            priority_id: PriorityId(required("default priority", id(2)?)?),
+        })
     }
 
     async fn organizations(&mut self) -> Result<Vec<Organization>, StoreError> {

@@ -89,16 +89,13 @@ pub fn open_ticket_work(
             if !problems.is_empty() {
                 return Err(Error::Validation(problems));
             }
-            let priority_id =
-                match requested_priority.or(topic.as_ref().and_then(|t| t.priority_id)) {
-                    Some(id) => id,
-                    None => tx.default_priority().await?.id,
-                };
-            let department_id = match &topic {
-                Some(topic) => topic.department_id,
-                None => tx.default_department().await?.id,
-            };
-            let status = tx.default_status().await?;
+            let defaults = tx.new_ticket_defaults().await?;
+            let priority_id = requested_priority
+                .or(topic.as_ref().and_then(|t| t.priority_id))
+                .unwrap_or(defaults.priority_id);
+            let department_id = topic
+                .as_ref()
+                .map_or(defaults.department_id, |topic| topic.department_id);
 
             let (user, user_created) = tx.find_or_create_user(&new.contact, now).await?;
             if user_created {
@@ -120,7 +117,7 @@ pub fn open_ticket_work(
                 user_id: user.id,
                 department_id,
                 topic_id: topic.as_ref().map(|t| t.id),
-                status_id: status.id,
+                status_id: defaults.status_id,
                 priority_id,
                 source: new.source,
                 ip: new.ip,
