@@ -150,12 +150,8 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Message>, syncer: &Syncer
                     continue;
                 }
                 open = Batch::run(&mut conn, open, unit);
-                if open.as_ref().is_some_and(|batch| batch.units >= MAX_BATCH) {
-                    let full = open.take();
-                    if let Some(batch) = full {
-                        syncing |=
-                            hand_over(&mut conn, batch, syncer, &mut commits_since_checkpoint);
-                    }
+                if let Some(full) = open.take_if(|batch| batch.units >= MAX_BATCH) {
+                    syncing |= hand_over(&mut conn, full, syncer, &mut commits_since_checkpoint);
                 }
             }
         }

@@ -171,3 +171,55 @@ async fn the_wal_stays_small_under_steady_writes() {
     // file is reused from its start and stays near SQLite's usual 4 MB.
     assert!(wal < 12 * 1024 * 1024, "WAL file of {wal} bytes");
 }
+
+/// More units than one batch may hold (256) arriving at once: the writer commits full batches
+/// while the syncer is still busy, and every unit is committed and answered exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_a_batch_commits_every_unit() {
+    use helpline_core::event::Actor;
+    use helpline_core::service::DeskSettings;
+    use helpline_core::service::tickets::open_ticket;
+    use helpline_core::store::Store;
+    use helpline_store_conformance::cases::sample_ticket;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("helpline.db");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open SQLite store"),
+    );
+    let burst: Vec<_> = (0..700)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                open_ticket(
+                    &*store,
+                    &DeskSettings::default(),
+                    sample_ticket(&format!("burst{i}@example.com")),
+                    Actor::system(),
+                )
+                .await
+                .map(|opened| opened.ticket.id)
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in burst {
+        ids.push(task.await.expect("task").expect("ticket opened"));
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 700, "every unit got a ticket of its own");
+    let conn = rusqlite::Connection::open(&path).expect("open database");
+    let stored: i64 = conn
+        .query_row(
+            "select count(*) from ticket t join users u on u.user_id = t.user_id \
+             join user_email e on e.user_id = u.user_id where e.address like 'burst%'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(stored, 700);
+}
