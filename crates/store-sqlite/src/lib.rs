@@ -4,10 +4,9 @@
 //! writer connection, owned by a thread that commits concurrent units of work together in one
 //! transaction ([group commit](group_commit)); a second thread syncs the WAL once for every
 //! batch committed meanwhile ([syncer]), and each caller is answered only after that sync.
-//! Transactions start
-//! with `BEGIN IMMEDIATE`: another process writing the same file (the CLI while the server runs)
-//! waits up to `busy_timeout` instead of failing with `SQLITE_BUSY`. Reads use a small pool of
-//! read-only connections, which WAL lets run alongside the writer.
+//! Transactions start with `BEGIN IMMEDIATE`: another process writing the same file (the CLI
+//! while the server runs) waits up to `busy_timeout` instead of failing with `SQLITE_BUSY`.
+//! Reads use a small pool of read-only connections, which WAL lets run alongside the writer.
 //!
 //! Statements run through rusqlite on the calling thread ([`sql`]); sqlx only applies the
 //! migrations, so databases migrated by earlier versions keep their history.
