@@ -212,7 +212,7 @@ impl Batch {
     fn run(conn: &mut Connection, open: Option<Batch>, unit: Unit) -> Option<Batch> {
         let mut batch = match open {
             Some(batch) if batch.savepoint_clean => batch,
-            Some(batch) => match conn.execute_batch("RELEASE unit; SAVEPOINT unit") {
+            Some(batch) => match run_cached(conn, &["RELEASE unit", "SAVEPOINT unit"]) {
                 Ok(()) => Self {
                     savepoint_clean: true,
                     ..batch
@@ -224,7 +224,7 @@ impl Batch {
                     return Self::run(conn, None, unit);
                 }
             },
-            None => match conn.execute_batch("BEGIN IMMEDIATE; SAVEPOINT unit") {
+            None => match run_cached(conn, &["BEGIN IMMEDIATE", "SAVEPOINT unit"]) {
                 Ok(()) => Self {
                     succeeded: Acknowledgements::new(),
                     savepoint_clean: true,
@@ -267,7 +267,7 @@ impl Batch {
     /// Indexes the batch's entries and commits. Returns the units to answer once durable; when
     /// the commit fails they have been answered with the error already.
     fn commit(self, conn: &mut Connection) -> Acknowledgements {
-        match index_pending(conn).and_then(|()| conn.execute_batch("COMMIT")) {
+        match index_pending(conn).and_then(|()| run_cached(conn, &["COMMIT"])) {
             Ok(()) => self.succeeded,
             Err(error) => {
                 self.fail(conn, &convert::db(error).to_string());
@@ -284,6 +284,15 @@ impl Batch {
             let _ = reply.send(Err(batch_failed(message)));
         }
     }
+}
+
+/// Runs each statement from the connection's statement cache: these run several times per batch,
+/// and `execute_batch` would parse them anew every time.
+fn run_cached(conn: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
+    for sql in statements {
+        conn.prepare_cached(sql)?.execute([])?;
+    }
+    Ok(())
 }
 
 /// Adds the entries written in this transaction to the full-text index, all in one statement

@@ -32,7 +32,7 @@ use helpline_core::ids::{
 use helpline_core::legacy::{
     ImportedStaff, ImportedUser, LegacyKind, OSTICKET_SECRET_SALT_SETTING, OSTICKET_SOURCE_SETTING,
 };
-use helpline_core::store::{Store, TicketDraft, TxFuture, Writer};
+use helpline_core::store::{NewTicketDefaults, Store, TicketDraft, TxFuture, Writer};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry};
 use helpline_core::ticket::{Source as Channel, Subject, Ticket, TicketNumber};
 use helpline_core::user::NewOrganization;
@@ -484,7 +484,8 @@ struct Run<'a> {
     report: ImportReport,
     /// Source id → our id, per kind (earlier runs' entries included).
     maps: HashMap<LegacyKind, HashMap<i64, i64>>,
-    defaults: Defaults,
+    /// What Helpline uses when the source names nothing usable.
+    defaults: NewTicketDefaults,
     /// Source topic id → (source department, source priority), parents resolved.
     topic_defaults: HashMap<i64, (i64, i64)>,
     /// Source priority names (key and description, lower case) → source id.
@@ -502,13 +503,6 @@ struct Run<'a> {
     /// them the given salt verifies.
     signed_ids_seen: u64,
     signed_ids_verified: u64,
-}
-
-/// What Helpline uses when the source names nothing usable.
-struct Defaults {
-    department: DepartmentId,
-    status: StatusId,
-    priority: PriorityId,
 }
 
 /// The report rows, in the order the kinds are imported (`attachment` after `entry`).
@@ -538,11 +532,7 @@ impl<'a> Run<'a> {
         prefix: &str,
     ) -> Result<Self, ImportError> {
         let mut reader = store.reader().await?;
-        let defaults = Defaults {
-            department: reader.default_department().await?.id,
-            status: reader.default_status().await?.id,
-            priority: reader.default_priority().await?.id,
-        };
+        let defaults = reader.new_ticket_defaults().await?;
         drop(reader);
         Ok(Self {
             store,
@@ -984,7 +974,7 @@ impl<'a> Run<'a> {
                     let department_id = self
                         .target(LegacyKind::Department, dept)
                         .or_else(|| self.target(LegacyKind::Department, source_default_dept))
-                        .map_or(self.defaults.department, DepartmentId);
+                        .map_or(self.defaults.department_id, DepartmentId);
                     let priority_id = self.target(LegacyKind::Priority, priority).map(PriorityId);
                     if priority > 0 && priority_id.is_none() {
                         no_priority.push(row.id);
@@ -1240,7 +1230,7 @@ impl<'a> Run<'a> {
             let department_id = self
                 .target(LegacyKind::Department, row.dept_id)
                 .or_else(|| self.target(LegacyKind::Department, source_default_dept))
-                .map_or(self.defaults.department, DepartmentId);
+                .map_or(self.defaults.department_id, DepartmentId);
             let write = Write::Staff(ImportedStaff {
                 staff: NewStaff {
                     username,
@@ -1541,14 +1531,14 @@ impl<'a> Run<'a> {
             department_id: self
                 .target(LegacyKind::Department, row.dept_id)
                 .or_else(|| self.target(LegacyKind::Department, topic_dept))
-                .map_or(self.defaults.department, DepartmentId),
+                .map_or(self.defaults.department_id, DepartmentId),
             topic_id: self.target(LegacyKind::Topic, row.topic_id).map(TopicId),
             status_id: self
                 .target(LegacyKind::Status, row.status_id)
-                .map_or(self.defaults.status, StatusId),
+                .map_or(self.defaults.status_id, StatusId),
             priority_id: self
                 .target(LegacyKind::Priority, priority_source)
-                .map_or(self.defaults.priority, PriorityId),
+                .map_or(self.defaults.priority_id, PriorityId),
             assignee: self.target(LegacyKind::Staff, row.staff_id).map(StaffId),
             is_answered: row.is_answered,
             due_at: at(row.duedate).or(at(row.est_duedate)),
