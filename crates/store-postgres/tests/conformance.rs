@@ -281,3 +281,60 @@ async fn overlapping_mailbox_leases_have_one_winner() {
     postgres.close().await;
     database.drop_database().await;
 }
+
+/// The pool pings only connections that sat idle (not on every acquire: that round trip cost a
+/// tenth of the throughput). Connections the server cut while idle — a restart, a failover, an
+/// administrator's `pg_terminate_backend` — must still be noticed and replaced, not handed to a
+/// request that would then fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_while_idle_are_replaced() {
+    use sqlx::Connection;
+    let Some(database) = ScratchDatabase::from_env().await else {
+        return;
+    };
+    let postgres = PostgresStore::open(database.url()).await.expect("open");
+    let store: &dyn Store = &postgres;
+    // Several connections open at once, all returned to the pool idle.
+    let readers = futures::future::join_all((0..4).map(|_| async {
+        let mut reader = store.reader().await.expect("reader");
+        reader.departments().await.expect("read");
+        reader
+    }))
+    .await;
+    drop(readers);
+
+    let mut admin = sqlx::PgConnection::connect(database.url())
+        .await
+        .expect("admin connection");
+    let cut: i64 = sqlx::query_scalar(
+        "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity \
+         where datname = current_database() and pid <> pg_backend_pid()) as terminated",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .expect("terminate the pool's connections");
+    assert!(
+        cut >= 1,
+        "the pool's connections were open, so some were cut"
+    );
+    admin.close().await.expect("close admin connection");
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    for _ in 0..8 {
+        let departments = store
+            .reader()
+            .await
+            .expect("reader")
+            .departments()
+            .await
+            .expect("a cut connection is replaced before use");
+        assert!(!departments.is_empty());
+        let written = store
+            .write(|tx| Box::pin(async move { Ok(tx.next_sequence("after-cut").await?) }))
+            .await
+            .expect("a write after the cut");
+        assert!(written >= 1);
+    }
+    postgres.close().await;
+    database.drop_database().await;
+}
