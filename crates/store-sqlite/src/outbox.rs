@@ -160,7 +160,7 @@ pub(crate) async fn insert_job(
 ) -> Result<JobId, StoreError> {
     let id: i64 = query(
         "insert into outbox_job (kind, state, payload, topic, webhook_id, next_attempt_at, \
-         created_at) values ($1, 'pending', $2, $3, $4, $5, $6) ",
+         created_at) values ($1, 'pending', $2, $3, $4, $5, $6)",
     )
     .bind(job.kind.as_str())
     .bind(&job.payload)
@@ -304,7 +304,7 @@ pub(crate) async fn insert_webhook(
 ) -> Result<Webhook, StoreError> {
     let id: i64 = query(
         "insert into webhook (url, events, secret, description, created_at) \
-         values ($1, $2, $3, $4, $5) ",
+         values ($1, $2, $3, $4, $5)",
     )
     .bind(&webhook.url)
     .bind(events_to_text(&webhook.events))

@@ -1294,7 +1294,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         let name = contact.name_or_local_part();
         let user_id: i64 = query(
             "insert into users (name, phone, notes, created_at, updated_at) \
-             values ($1, $2, $3, $4, $4) ",
+             values ($1, $2, $3, $4, $4)",
         )
         .bind(&name)
         .bind(&contact.phone)
@@ -1534,8 +1534,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
             "insert into thread_entry (ticket_id, kind, user_id, staff_id, display_name, title, \
              body, format, source, ip, api_key_id, mail_message_id, mail_in_reply_to, \
              mail_references, flags, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-             ",
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(ticket.0)
         .bind(entry.kind.as_str())
@@ -1572,8 +1571,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
             let file_id = match existing {
                 Some(id) => id,
                 None => query(
-                    "insert into file (sha256, size, content, created_at) values ($1, $2, $3, $4) \
-                     ",
+                    "insert into file (sha256, size, content, created_at) values ($1, $2, $3, $4)",
                 )
                 .bind(&sha256)
                 .bind(size)
@@ -1585,7 +1583,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
             };
             let attachment_id: i64 = query(
                 "insert into attachment (entry_id, file_id, filename, content_type, content_id) \
-                 values ($1, $2, $3, $4, $5) ",
+                 values ($1, $2, $3, $4, $5)",
             )
             .bind(entry_id)
             .bind(file_id)
@@ -1667,7 +1665,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     ) -> Result<EventId, StoreError> {
         let id: i64 = query(
             "insert into event (ticket_id, kind, actor_user_id, actor_staff_id, api_key_id, data, \
-             created_at) values ($1, $2, $3, $4, $5, $6, $7) ",
+             created_at) values ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(event.ticket_id.map(|id| id.0))
         .bind(event.kind.as_str())
@@ -1689,7 +1687,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     ) -> Result<ApiKey, StoreError> {
         let id: i64 = query(
             "insert into api_key (key_hash, prefix, ip_rules, scopes, note, created_at) \
-             values ($1, $2, $3, $4, $5, $6) ",
+             values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(key.secret.hash())
         .bind(key.secret.prefix())
@@ -1881,8 +1879,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         let address = &mailbox.address;
         let id: i64 = query(
             "insert into mailbox (protocol, host, port, username, password, folder, \
-             after_fetch, poll_seconds, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ",
+             after_fetch, poll_seconds, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(address.protocol.as_str())
         .bind(&address.host)
@@ -1974,15 +1971,13 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         department: &NewDepartment,
         now: OffsetDateTime,
     ) -> Result<Department, StoreError> {
-        let id: i64 = query(
-            "insert into department (name, is_default, created_at) values ($1, 0, $2) \
-             ",
-        )
-        .bind(&department.name)
-        .bind(micros(now))
-        .insert(self.conn())
-        .await
-        .map_err(db)?;
+        let id: i64 =
+            query("insert into department (name, is_default, created_at) values ($1, 0, $2)")
+                .bind(&department.name)
+                .bind(micros(now))
+                .insert(self.conn())
+                .await
+                .map_err(db)?;
         Ok(Department {
             id: DepartmentId(id),
             name: department.name.clone(),
@@ -1998,7 +1993,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     ) -> Result<HelpTopic, StoreError> {
         let id: i64 = query(
             "insert into help_topic (name, department_id, priority_id, active, created_at) \
-             values ($1, $2, $3, 1, $4) ",
+             values ($1, $2, $3, 1, $4)",
         )
         .bind(&topic.name)
         .bind(topic.department_id.0)
@@ -2053,7 +2048,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     ) -> Result<Organization, StoreError> {
         let id: i64 = query(
             "insert into organization (name, domain, created_at, updated_at) \
-             values ($1, $2, $3, $4) ",
+             values ($1, $2, $3, $4)",
         )
         .bind(&organization.name)
         .bind(&organization.domain)
@@ -2072,16 +2067,13 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     }
 
     async fn insert_sla(&mut self, sla: &NewSla, now: OffsetDateTime) -> Result<Sla, StoreError> {
-        let id: i64 = query(
-            "insert into sla (name, grace_hours, created_at) values ($1, $2, $3) \
-             ",
-        )
-        .bind(&sla.name)
-        .bind(sla.grace_hours)
-        .bind(micros(now))
-        .insert(self.conn())
-        .await
-        .map_err(db)?;
+        let id: i64 = query("insert into sla (name, grace_hours, created_at) values ($1, $2, $3)")
+            .bind(&sla.name)
+            .bind(sla.grace_hours)
+            .bind(micros(now))
+            .insert(self.conn())
+            .await
+            .map_err(db)?;
         Ok(Sla {
             id: SlaId(id),
             name: sla.name.clone(),
@@ -2093,7 +2085,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     async fn insert_status(&mut self, status: &NewStatus) -> Result<TicketStatus, StoreError> {
         let id: i64 = query(
             "insert into ticket_status (name, state, allow_reopen, is_default) \
-             values ($1, $2, $3, 0) ",
+             values ($1, $2, $3, 0)",
         )
         .bind(&status.name)
         .bind(status.state.as_str())
@@ -2111,15 +2103,12 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     }
 
     async fn insert_priority(&mut self, priority: &NewPriority) -> Result<Priority, StoreError> {
-        let id: i64 = query(
-            "insert into priority (name, urgency, is_default) values ($1, $2, 0) \
-             ",
-        )
-        .bind(&priority.name)
-        .bind(priority.urgency)
-        .insert(self.conn())
-        .await
-        .map_err(db)?;
+        let id: i64 = query("insert into priority (name, urgency, is_default) values ($1, $2, 0)")
+            .bind(&priority.name)
+            .bind(priority.urgency)
+            .insert(self.conn())
+            .await
+            .map_err(db)?;
         Ok(Priority {
             id: PriorityId(id),
             name: priority.name.clone(),
@@ -2131,7 +2120,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
     async fn import_user(&mut self, user: &ImportedUser) -> Result<User, StoreError> {
         let user_id: i64 = query(
             "insert into users (name, phone, notes, organization_id, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6) ",
+             values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&user.name)
         .bind(&user.phone)
@@ -2162,8 +2151,7 @@ impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
         let staff = &imported.staff;
         let id: i64 = query(
             "insert into staff (username, name, email, email_key, department_id, active, \
-             password_hash, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ",
+             password_hash, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&staff.username)
         .bind(&staff.name)
