@@ -121,6 +121,21 @@ pub struct NewTicketDefaults {
     pub priority_id: PriorityId,
 }
 
+/// The five catalogues a ticket's view names, read together (see [`Reader::catalog`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogLists {
+    /// [`Reader::statuses`].
+    pub statuses: Vec<TicketStatus>,
+    /// [`Reader::priorities`].
+    pub priorities: Vec<Priority>,
+    /// [`Reader::departments`].
+    pub departments: Vec<Department>,
+    /// [`Reader::topics`].
+    pub topics: Vec<HelpTopic>,
+    /// [`Reader::staff`].
+    pub staff: Vec<Staff>,
+}
+
 /// What [`Reader::tickets`] selects: every given filter must hold. Newest first.
 #[derive(Debug, Clone, Default)]
 pub struct TicketQuery {
@@ -209,6 +224,19 @@ pub trait Reader: Send {
         &mut self,
         number: &TicketNumber,
     ) -> Result<Option<Ticket>, StoreError>;
+    /// A ticket by its number with its customer (`None` when the customer's row is gone),
+    /// read together: every ticket view names the customer, and a store where each statement
+    /// is a round trip reads both in one.
+    async fn ticket_with_customer(
+        &mut self,
+        number: &TicketNumber,
+    ) -> Result<Option<(Ticket, Option<User>)>, StoreError> {
+        let Some(ticket) = self.ticket_by_number(number).await? else {
+            return Ok(None);
+        };
+        let customer = self.user(ticket.user_id).await?;
+        Ok(Some((ticket, customer)))
+    }
     /// A ticket by row id.
     async fn ticket(&mut self, id: TicketId) -> Result<Option<Ticket>, StoreError>;
     /// Tickets matching `query`, by id descending.
@@ -231,6 +259,18 @@ pub trait Reader: Send {
     async fn user_by_email(&mut self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
     /// A customer by row id.
     async fn user(&mut self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// The customers among `ids` that exist, by id (a listing names every ticket's customer;
+    /// a store where each statement is a round trip reads them in one).
+    async fn users_by_ids(&mut self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let mut wanted = ids.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut users = Vec::with_capacity(wanted.len());
+        for id in wanted {
+            users.extend(self.user(id).await?);
+        }
+        Ok(users)
+    }
     /// Customers with an id above `after`, by id, at most `limit`.
     async fn users(&mut self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
 
@@ -251,6 +291,17 @@ pub trait Reader: Send {
     async fn statuses(&mut self) -> Result<Vec<TicketStatus>, StoreError>;
     /// Every priority, by id.
     async fn priorities(&mut self) -> Result<Vec<Priority>, StoreError>;
+    /// The five lists above. Every ticket view reads them; a store where each statement is a
+    /// round trip reads them in one.
+    async fn catalog(&mut self) -> Result<CatalogLists, StoreError> {
+        Ok(CatalogLists {
+            statuses: self.statuses().await?,
+            priorities: self.priorities().await?,
+            departments: self.departments().await?,
+            topics: self.topics().await?,
+            staff: self.staff().await?,
+        })
+    }
     /// One help topic.
     async fn topic(&mut self, id: TopicId) -> Result<Option<HelpTopic>, StoreError>;
     /// One priority.

@@ -28,7 +28,7 @@ use helpline_core::service::idempotency::{
     IdempotencyKey, IdempotencyRecord, Idempotent, StoredResponse, run_idempotent,
 };
 use helpline_core::service::tickets::{OpenedTicket, open_ticket, open_ticket_work};
-use helpline_core::store::{RowCounts, Store, TicketDraft, TicketQuery};
+use helpline_core::store::{CatalogLists, RowCounts, Store, TicketDraft, TicketQuery};
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::{CustomerContact, NewOrganization, Organization, User};
@@ -212,6 +212,17 @@ pub async fn catalogue_inserts_and_uniqueness(store: &dyn Store) {
         Some(staff.clone())
     );
     assert_eq!(r.staff().await.expect("staff"), vec![staff.clone()]);
+    // The five lists read together are the five read one by one.
+    assert_eq!(
+        r.catalog().await.expect("catalog"),
+        CatalogLists {
+            statuses: r.statuses().await.expect("statuses"),
+            priorities: r.priorities().await.expect("priorities"),
+            departments: r.departments().await.expect("departments"),
+            topics: r.topics().await.expect("topics"),
+            staff: vec![staff.clone()],
+        }
+    );
     assert!(
         r.department(DepartmentId(999))
             .await
@@ -350,6 +361,27 @@ pub async fn users_page_by_id(store: &dyn Store) {
         .collect();
     let expected: Vec<_> = (0..7).map(|i| format!("user{i}@example.com")).collect();
     assert_eq!(all, expected);
+
+    // Several at once: each existing one once, by id, whatever the order asked; unknown ids
+    // are left out.
+    let everyone: Vec<User> = first.into_iter().chain(second).chain(third).collect();
+    let asked = [
+        everyone[5].id,
+        everyone[1].id,
+        everyone[5].id,
+        UserId(i64::MAX),
+        everyone[3].id,
+    ];
+    let found = r.users_by_ids(&asked).await.expect("users by ids");
+    assert_eq!(
+        found,
+        vec![
+            everyone[1].clone(),
+            everyone[3].clone(),
+            everyone[5].clone()
+        ]
+    );
+    assert!(r.users_by_ids(&[]).await.expect("no ids").is_empty());
 }
 
 /// A ticket row round-trips exactly; a taken number is reported, not an error.
@@ -388,6 +420,17 @@ pub async fn ticket_insert_round_trips_and_reports_number_collisions(store: &dyn
     let mut r = store.reader().await.expect("reader");
     let by_number = r.ticket_by_number(&draft.number).await.expect("lookup");
     assert_eq!(by_number.as_ref(), Some(&first));
+    assert_eq!(
+        r.ticket_with_customer(&draft.number)
+            .await
+            .expect("ticket with customer"),
+        Some((first.clone(), Some(user.clone())))
+    );
+    let unknown = TicketNumber::parse("999999").expect("number");
+    assert_eq!(
+        r.ticket_with_customer(&unknown).await.expect("unknown"),
+        None
+    );
     assert_eq!(
         r.ticket(first.id).await.expect("lookup"),
         Some(first.clone())

@@ -340,6 +340,7 @@ pub async fn list_tickets(
     let page = find_tickets(&*state.store, filter, before, limit).await?;
     let mut reader = state.store.reader().await?;
     let mut catalog = Catalog::load(&mut *reader).await?;
+    catalog.load_customers(&mut *reader, &page.tickets).await?;
     let mut tickets = Vec::with_capacity(page.tickets.len());
     for ticket in &page.tickets {
         tickets.push(catalog.ticket(&mut *reader, ticket).await?);
@@ -378,8 +379,15 @@ pub async fn get_ticket(
     authenticate(&state, peer, &headers, Scope::TicketsRead).await?;
     let number = number(&raw)?;
     let mut reader = state.store.reader().await?;
-    let ticket = existing_ticket(&mut *reader, &number).await?;
-    Ok(Json(ticket_view(&mut *reader, &ticket).await?))
+    let (ticket, customer) = reader
+        .ticket_with_customer(&number)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("ticket {number}")))?;
+    let mut catalog = Catalog::load(&mut *reader).await?;
+    if let Some(customer) = customer {
+        catalog.add_customer(customer);
+    }
+    Ok(Json(catalog.ticket(&mut *reader, &ticket).await?))
 }
 
 /// A ticket's thread.

@@ -3,6 +3,7 @@
 use helpline_core::StoreError;
 use helpline_core::attachment::Attachment;
 use helpline_core::catalog::{Department, HelpTopic, Priority, Staff, TicketStatus};
+use helpline_core::ids::UserId;
 use helpline_core::store::Reader;
 use helpline_core::thread::{Author, ThreadEntry};
 use helpline_core::ticket::Ticket;
@@ -255,39 +256,39 @@ pub struct Catalog {
 impl Catalog {
     /// Loads the catalogues.
     pub async fn load(reader: &mut dyn Reader) -> Result<Self, StoreError> {
+        let lists = reader.catalog().await?;
         Ok(Self {
-            statuses: reader
-                .statuses()
-                .await?
-                .into_iter()
-                .map(|s| (s.id.0, s))
-                .collect(),
-            priorities: reader
-                .priorities()
-                .await?
-                .into_iter()
-                .map(|p| (p.id.0, p))
-                .collect(),
-            departments: reader
-                .departments()
-                .await?
-                .into_iter()
-                .map(|d| (d.id.0, d))
-                .collect(),
-            topics: reader
-                .topics()
-                .await?
-                .into_iter()
-                .map(|t| (t.id.0, t))
-                .collect(),
-            staff: reader
-                .staff()
-                .await?
-                .into_iter()
-                .map(|s| (s.id.0, s))
-                .collect(),
+            statuses: lists.statuses.into_iter().map(|s| (s.id.0, s)).collect(),
+            priorities: lists.priorities.into_iter().map(|p| (p.id.0, p)).collect(),
+            departments: lists.departments.into_iter().map(|d| (d.id.0, d)).collect(),
+            topics: lists.topics.into_iter().map(|t| (t.id.0, t)).collect(),
+            staff: lists.staff.into_iter().map(|s| (s.id.0, s)).collect(),
             users: HashMap::new(),
         })
+    }
+
+    /// Takes a customer read already (with its ticket), so that rendering reads it not again.
+    pub fn add_customer(&mut self, customer: User) {
+        self.users.insert(customer.id.0, customer);
+    }
+
+    /// Reads the customers of `tickets` at once, so that rendering them reads none one by one.
+    pub async fn load_customers(
+        &mut self,
+        reader: &mut dyn Reader,
+        tickets: &[Ticket],
+    ) -> Result<(), StoreError> {
+        let missing: Vec<UserId> = tickets
+            .iter()
+            .map(|ticket| ticket.user_id)
+            .filter(|id| !self.users.contains_key(&id.0))
+            .collect();
+        if !missing.is_empty() {
+            for user in reader.users_by_ids(&missing).await? {
+                self.users.insert(user.id.0, user);
+            }
+        }
+        Ok(())
     }
 
     /// The view of `ticket` (the owner is read through `reader` once per request).
