@@ -549,18 +549,19 @@ fn required<T>(what: &str, value: Option<T>) -> Result<T, StoreError> {
 /// at a cost that follows how far back the page reaches or how many entries hold the words,
 /// whichever is less.
 ///
-/// Two plans answer a search. Gathering the matching entries first (the GIN index, then each
-/// entry's ticket) costs what the words' entries number: little for a rare word, seconds for a
-/// common one (8 s at a million tickets for a word in one entry in six). Walking the tickets
-/// newest first and probing each one's entries stops as soon as the page is full: instant for a
-/// common word, a scan of the whole table for a rare one, or for two common words that seldom
-/// share an entry. So the planner's estimate of the matching entries decides: when the newest
-/// [`RECENT_TICKETS`] tickets (below the cursor) should hold a page of them, those are searched
-/// first (an unnamed statement, planned for the actual words, which probes), and the older
-/// tickets are gathered only if the page is still not full — a misjudged word costs one such
-/// window at most. Otherwise every ticket is gathered at once. The two steps split the tickets
-/// at `lo` (each is in exactly one) and read one snapshot, so the page is the one-statement
-/// page.
+/// Gathering the matching entries first (the GIN index, then each entry's row for its ticket)
+/// costs what the words' entries number: little for a rare word, seconds for a common one (8 s
+/// at a million tickets for a word in one entry in six). Walking the tickets newest first and
+/// probing each one's entries stops as soon as the page is full: instant for a common word, a
+/// scan of the whole table for a rare one. Between the two — words each common but seldom in
+/// one entry together, thousands of entries — gathering visits every one of those rows to keep
+/// 25, and probing walks thousands of tickets; there the index is asked for the matching
+/// entries of the newest blocks of ticket ids only (each entry's search vector names its
+/// ticket's block, migration 0011), so that only those rows are visited. The planner's
+/// estimate of the matching entries picks the [`SearchPlan`]; a misjudged estimate costs one
+/// such first step at most, as the older tickets are then gathered in a second. The two steps
+/// split the tickets at `lo` (each is in exactly one) and read one snapshot, so the page is the
+/// one-statement page.
 async fn search(
     conn: &mut PgConnection,
     filter: &TicketQuery,
@@ -575,32 +576,45 @@ async fn search(
             .try_get(0)
             .map_err(db)?,
     };
-    let lo = top.saturating_sub(RECENT_TICKETS);
     let page = usize::try_from(filter.limit).unwrap_or(usize::MAX);
-    let probe_first = lo > 1 && {
-        let estimate = estimated_matches(conn, text).await?;
-        PROBE_ALWAYS
-            || estimate.is_none_or(|entries| {
-                // Entries expected among the window's tickets, if the words are spread evenly.
-                entries * RECENT_TICKETS as f64 / top as f64 >= page as f64
-            })
+    let estimate = if top > 1 + RECENT_TICKETS.min(SEARCH_BLOCK) {
+        estimated_matches(conn, text).await?
+    } else {
+        Some(0.0)
     };
-    if !probe_first {
-        let rows = ticket_statement(filter, Some((text, Span::All)), filter.limit)
-            .build()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db)?;
-        return map_rows(&rows, ticket_row);
-    }
-    let rows = ticket_statement(filter, Some((text, Span::From(lo))), filter.limit)
+    search_with(conn, filter, text, SearchPlan::choose(top, estimate, page)).await
+}
+
+/// [`search`] by the given plan.
+async fn search_with(
+    conn: &mut PgConnection,
+    filter: &TicketQuery,
+    text: &str,
+    plan: SearchPlan,
+) -> Result<Vec<Ticket>, StoreError> {
+    let (first, lo) = match plan {
+        SearchPlan::GatherAll => {
+            let rows = ticket_statement(filter, Some((text, Span::All)), filter.limit)
+                .build()
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db)?;
+            return map_rows(&rows, ticket_row);
+        }
+        SearchPlan::ProbeFrom(lo) => (Span::From(lo), lo),
+        SearchPlan::BlocksFrom { lo, top } => (Span::Blocks { lo, top }, lo),
+    };
+    // Unnamed statements: planned for the actual words.
+    let rows = ticket_statement(filter, Some((text, first)), filter.limit)
         .build()
         .persistent(false)
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
     let mut found = map_rows(&rows, ticket_row)?;
-    let missing = page.saturating_sub(found.len());
+    let missing = usize::try_from(filter.limit)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(found.len());
     if missing > 0 {
         let rest = u32::try_from(missing).unwrap_or(u32::MAX);
         let rows = ticket_statement(filter, Some((text, Span::Below(lo))), rest)
@@ -611,6 +625,71 @@ async fn search(
         found.extend(map_rows(&rows, ticket_row)?);
     }
     Ok(found)
+}
+
+/// How a search finds its page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchPlan {
+    /// Every matching entry gathered at once: the words are rare.
+    GatherAll,
+    /// The tickets from this id on probed newest first, then the older ones gathered if the
+    /// page is not full: the words are common.
+    ProbeFrom(i64),
+    /// The matching entries of the blocks from `lo` (a block's first id) to the one holding
+    /// `top - 1` gathered through the index, then the older ones if the page is not full.
+    BlocksFrom { lo: i64, top: i64 },
+}
+
+impl SearchPlan {
+    /// The plan for a search below ticket id `top` whose words the planner expects in
+    /// `estimate` entries (`None`: no estimate could be read), for a page of `page` tickets.
+    fn choose(top: i64, estimate: Option<f64>, page: usize) -> Self {
+        let page = page as f64;
+        let recent_lo = top.saturating_sub(RECENT_TICKETS);
+        let Some(entries) = estimate else {
+            return if recent_lo > 1 {
+                Self::ProbeFrom(recent_lo)
+            } else {
+                Self::GatherAll
+            };
+        };
+        // Entries expected among `tickets` tickets, if the words are spread evenly.
+        let expected = |tickets: i64| entries * tickets as f64 / top.max(1) as f64;
+        if recent_lo > 1 && expected(RECENT_TICKETS) >= page {
+            return Self::ProbeFrom(recent_lo);
+        }
+        if entries <= GATHER_AT_MOST {
+            return Self::GatherAll;
+        }
+        // The newest tickets expected to hold two pages of matches, from the start of the
+        // block they begin in.
+        let per_ticket = expected(1).max(f64::MIN_POSITIVE);
+        let needed = (2.0 * page / per_ticket).ceil().min(i64::MAX as f64) as i64;
+        let lo = top.saturating_sub(needed).max(0) / SEARCH_BLOCK * SEARCH_BLOCK;
+        let blocks = (top - 1).max(lo) / SEARCH_BLOCK - lo / SEARCH_BLOCK + 1;
+        if lo == 0 || blocks > MAX_SEARCH_BLOCKS {
+            return Self::GatherAll;
+        }
+        Self::BlocksFrom { lo, top }
+    }
+}
+
+/// How many consecutive ticket ids share a block lexeme (`#b<ticket_id / SEARCH_BLOCK>`) in the
+/// entries' search vectors: as in migration 0011, which computes the lexemes.
+const SEARCH_BLOCK: i64 = 10_000;
+
+/// The most blocks a search asks the index for at once.
+const MAX_SEARCH_BLOCKS: i64 = 16;
+
+/// Up to how many matching entries (as the planner expects) a search gathers them all at once.
+const GATHER_AT_MOST: f64 = 1_000.0;
+
+/// The tsquery naming the blocks from `lo` to the one holding `top - 1` (`'#b3' | '#b4'`).
+fn blocks_query(lo: i64, top: i64) -> String {
+    (lo / SEARCH_BLOCK..=(top - 1).max(lo) / SEARCH_BLOCK)
+        .map(|block| format!("'#b{block}'"))
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// The planner's estimate of how many entries hold every word of `text` (from the lexeme
@@ -641,10 +720,6 @@ const RECENT_TICKETS: i64 = 1000;
 #[cfg(test)]
 const RECENT_TICKETS: i64 = 3;
 
-/// Whether searches probe the newest tickets first whatever the estimate: in unit tests, whose
-/// tiny tables make every word look rare, so that both steps are exercised.
-const PROBE_ALWAYS: bool = cfg!(test);
-
 /// Which tickets a search statement looks at, and how.
 #[derive(Debug, Clone, Copy)]
 enum Span {
@@ -654,6 +729,9 @@ enum Span {
     From(i64),
     /// Tickets below this id: the matching entries are gathered first.
     Below(i64),
+    /// Tickets from `lo` (a block's first id) on: the matching entries of the blocks from
+    /// `lo`'s to `top - 1`'s are gathered first, through the index.
+    Blocks { lo: i64, top: i64 },
 }
 
 /// The listing statement: `filter`'s conditions, the search `text` over the tickets of a
@@ -705,6 +783,25 @@ fn ticket_statement(
                      and e.search_vector @@ plainto_tsquery('simple', ",
                 )
                 .push_bind(text.to_owned())
+                .push("))");
+        }
+        Some((text, Span::Blocks { lo, top })) => {
+            // Both conditions: the words alone keep a text without words matching nothing (its
+            // empty query joined to the blocks would match the blocks' every entry); the
+            // index reads them in one scan.
+            sql.push(" and ticket_id >= ")
+                .push_bind(lo)
+                .push(
+                    " and ticket_id = any(array(select e.ticket_id from thread_entry e \
+                     where e.search_vector @@ plainto_tsquery('simple', ",
+                )
+                .push_bind(text.to_owned())
+                .push(") and e.search_vector @@ (plainto_tsquery('simple', ")
+                .push_bind(text.to_owned())
+                .push(") && ")
+                .push_bind(blocks_query(lo, top))
+                .push("::tsquery) and e.ticket_id >= ")
+                .push_bind(lo)
                 .push("))");
         }
         Some((text, span @ (Span::All | Span::Below(_)))) => {
@@ -2489,6 +2586,54 @@ mod tests {
     use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject};
     use helpline_core::user::CustomerContact;
 
+    /// Common words are probed among the newest tickets, rare ones gathered at once, and the
+    /// ones between gathered from the newest blocks expected to hold two pages.
+    #[test]
+    fn search_plans_follow_the_estimate() {
+        use super::{GATHER_AT_MOST, SearchPlan};
+        let top = 1_000_001;
+        let common = 2.0 * 26.0 * top as f64 / RECENT_TICKETS as f64;
+        assert_eq!(
+            SearchPlan::choose(top, Some(common), 26),
+            SearchPlan::ProbeFrom(top - RECENT_TICKETS)
+        );
+        assert_eq!(
+            SearchPlan::choose(top, None, 26),
+            SearchPlan::ProbeFrom(top - RECENT_TICKETS)
+        );
+        assert_eq!(
+            SearchPlan::choose(top, Some(GATHER_AT_MOST), 26),
+            SearchPlan::GatherAll
+        );
+        // "password reset" at a million tickets: 8,326 entries expected, 52 matches in the
+        // newest 6,246 tickets, which begin in block 99.
+        assert_eq!(
+            SearchPlan::choose(top, Some(8_326.0), 26),
+            SearchPlan::BlocksFrom { lo: 990_000, top }
+        );
+        assert_eq!(
+            SearchPlan::choose(top, Some(1_500.0), 26),
+            SearchPlan::BlocksFrom { lo: 960_000, top }
+        );
+        // Below a cursor, the blocks end at the cursor's.
+        assert_eq!(
+            SearchPlan::choose(500_000, Some(8_326.0), 26),
+            SearchPlan::BlocksFrom {
+                lo: 490_000,
+                top: 500_000
+            }
+        );
+        // A small desk, or blocks too many to name: everything at once.
+        assert_eq!(
+            SearchPlan::choose(500, Some(1_500.0), 26),
+            SearchPlan::GatherAll
+        );
+        assert_eq!(
+            SearchPlan::choose(top, Some(1_001.0), 100),
+            SearchPlan::GatherAll
+        );
+    }
+
     /// The words of a text as the 'simple' configuration sees them (ASCII test texts).
     fn words(text: &str) -> Vec<String> {
         text.split(|c: char| !c.is_ascii_alphanumeric())
@@ -2497,10 +2642,12 @@ mod tests {
             .collect()
     }
 
-    /// A search in steps (the newest tickets first, then the older ones) answers exactly what
-    /// one statement over every ticket would: every page size, cursor and customer filter, for
+    /// A search in steps (the newest tickets, or the newest blocks of ticket ids, first, then
+    /// the older ones) answers exactly what one statement over every ticket would, by every
+    /// plan and by the plan the store picks: every page size, cursor and customer filter, for
     /// words in many tickets, in few, in entries added to old tickets after newer ones were
-    /// opened, and words that are in one ticket but never in one entry together.
+    /// opened, words that are in one ticket but never in one entry together, and text without
+    /// words. The tickets' ids span three blocks.
     #[tokio::test]
     async fn searches_in_steps_find_what_one_statement_finds() {
         let Some(database) = ScratchDatabase::from_env().await else {
@@ -2518,6 +2665,13 @@ mod tests {
         // (ticket, owner, texts of its entries: title and body)
         let mut tickets: Vec<(TicketId, UserId, Vec<String>)> = Vec::new();
         for i in 1..=count {
+            if i == count / 2 + 1 {
+                // The second half of the tickets from just below the end of block 1 on.
+                sqlx::query("alter table ticket alter column ticket_id restart with 19995")
+                    .execute(&postgres.pool)
+                    .await
+                    .expect("ticket ids move on");
+            }
             let mut message = format!("Ticket {i} of the test");
             for (word, every) in [("alpha", 2), ("beta", 5)] {
                 if i % every == 0 {
@@ -2602,8 +2756,26 @@ mod tests {
             .expect("explain");
         drop(conn);
         assert!(estimate.is_some(), "the plan's row estimate reads");
+        let ids: Vec<i64> = tickets.iter().map(|(id, _, _)| id.0).collect();
+        assert_eq!(
+            ids.iter()
+                .map(|id| id / super::SEARCH_BLOCK)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            3,
+            "the tickets span three blocks: {ids:?}"
+        );
+        let cursors: Vec<Option<TicketId>> = std::iter::once(None)
+            .chain(
+                ids.iter()
+                    .flat_map(|id| [*id, id + 1])
+                    .chain([10_000, 20_000, 30_000])
+                    .map(|id| Some(TicketId(id))),
+            )
+            .collect();
         let customer = tickets[2].1;
         let mut checked = 0;
+        let mut conn = postgres.pool.acquire().await.expect("connection");
         for text in [
             "alpha",
             "beta",
@@ -2613,6 +2785,7 @@ mod tests {
             "gamma",
             "ticket",
             "nothing",
+            "!!",
         ] {
             let wanted = words(text);
             let matching: Vec<(TicketId, UserId)> = tickets
@@ -2620,14 +2793,14 @@ mod tests {
                 .rev()
                 .filter(|(_, _, entries)| {
                     entries.iter().any(|entry| {
+                        // A text without words matches nothing.
                         let have = words(entry);
-                        wanted.iter().all(|w| have.contains(w))
+                        !wanted.is_empty() && wanted.iter().all(|w| have.contains(w))
                     })
                 })
                 .map(|(id, owner, _)| (*id, *owner))
                 .collect();
-            for before in std::iter::once(None).chain((1..=count + 2).map(|id| Some(TicketId(id))))
-            {
+            for &before in &cursors {
                 for limit in [1, 3, 4, 30] {
                     for only_customer in [false, true] {
                         let expected: Vec<TicketId> = matching
@@ -2658,11 +2831,33 @@ mod tests {
                             .collect();
                         assert_eq!(found, expected, "{query:?}");
                         checked += 1;
+                        let top = before.map_or(ids[ids.len() - 1] + 1, |b| b.0);
+                        let mut plans = vec![super::SearchPlan::GatherAll];
+                        for lo in [top - RECENT_TICKETS, top - 1, ids[count as usize / 2]] {
+                            plans.push(super::SearchPlan::ProbeFrom(lo));
+                        }
+                        for lo in [0, 10_000, 20_000] {
+                            if lo < top {
+                                plans.push(super::SearchPlan::BlocksFrom { lo, top });
+                            }
+                        }
+                        for plan in plans {
+                            let found: Vec<TicketId> =
+                                super::search_with(&mut conn, &query, text, plan)
+                                    .await
+                                    .expect("search by plan")
+                                    .into_iter()
+                                    .map(|t| t.id)
+                                    .collect();
+                            assert_eq!(found, expected, "{plan:?} {query:?}");
+                            checked += 1;
+                        }
                     }
                 }
             }
         }
-        assert!(checked > 1000);
+        assert!(checked > 10_000, "{checked} searches");
+        drop(conn);
         postgres.close().await;
         database.drop_database().await;
     }
