@@ -534,6 +534,19 @@ pub trait Writer: Reader {
         result: &JobResult,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+    /// [`Writer::finish_job`] for several jobs, one flag per job in the order given. A store
+    /// where each statement is a round trip records them in one.
+    async fn finish_jobs(
+        &mut self,
+        finished: &[(JobId, u32, JobResult)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut flags = Vec::with_capacity(finished.len());
+        for (id, attempt, result) in finished {
+            flags.push(self.finish_job(*id, *attempt, result, now).await?);
+        }
+        Ok(flags)
+    }
     /// Makes every pending job claimed by `holder` due now (a restarted node takes its own work
     /// back at once instead of waiting for its claims to run out); returns how many.
     async fn release_jobs(&mut self, holder: &str, now: OffsetDateTime) -> Result<u64, StoreError>;

@@ -294,6 +294,7 @@ impl Outbox {
                     } else {
                         tx.webhooks().await?
                     };
+                    let mut expanded = Vec::with_capacity(claimed.len());
                     for job in &claimed {
                         let announcement = parse_announcement(job)?;
                         let expansion = dispatch::expand(
@@ -305,8 +306,9 @@ impl Outbox {
                             now,
                         )
                         .await?;
-                        finish_expansion(&mut *tx, job, &expansion, now).await?;
+                        expanded.push(expansion_done(job, &expansion));
                     }
+                    finish_expansions(&mut *tx, &expanded, now).await?;
                     Ok(claimed.len())
                 })
             })
@@ -345,7 +347,8 @@ impl Outbox {
                             now,
                         )
                         .await?;
-                        finish_expansion(&mut *tx, &single, &expansion, now).await?;
+                        finish_expansions(&mut *tx, &[expansion_done(&single, &expansion)], now)
+                            .await?;
                         Ok(())
                     })
                 })
@@ -448,8 +451,9 @@ impl Outbox {
             .write(move |tx| {
                 Box::pin(async move {
                     let now = helpline_core::now();
-                    for (id, attempt, result) in &results {
-                        if !tx.finish_job(*id, *attempt, result, now).await? {
+                    let flags = tx.finish_jobs(&results, now).await?;
+                    for ((id, _, _), finished) in results.iter().zip(flags) {
+                        if !finished {
                             tracing::info!(job = %id, "outbox: a job was taken over before it finished");
                         }
                     }
@@ -714,24 +718,25 @@ enum Outcome {
 /// Why an expansion was rolled back: the claim ran out and another worker took the job.
 const TAKEN_OVER: &str = "the announcement was taken over by another worker";
 
-/// Marks an announcement expanded — in the expansion's transaction, and only while this
-/// worker's claim holds: when another worker took it over meanwhile, the whole expansion rolls
+/// What finishing an expanded announcement records: done, with what it made.
+fn expansion_done(job: &Job, expansion: &dispatch::Expansion) -> (JobId, u32, JobResult) {
+    (
+        job.id,
+        job.attempts,
+        JobResult::Done(Some(describe(expansion))),
+    )
+}
+
+/// Marks announcements expanded — in the expansions' transaction, and only while this
+/// worker's claims hold: when another worker took one over meanwhile, the whole expansion rolls
 /// back, so its mails and deliveries are made once.
-async fn finish_expansion(
+async fn finish_expansions(
     tx: &mut dyn helpline_core::store::Writer,
-    job: &Job,
-    expansion: &dispatch::Expansion,
+    finished: &[(JobId, u32, JobResult)],
     now: OffsetDateTime,
 ) -> Result<(), Error> {
-    let finished = tx
-        .finish_job(
-            job.id,
-            job.attempts,
-            &JobResult::Done(Some(describe(expansion))),
-            now,
-        )
-        .await?;
-    if finished {
+    let flags = tx.finish_jobs(finished, now).await?;
+    if flags.len() == finished.len() && flags.iter().all(|finished| *finished) {
         Ok(())
     } else {
         Err(Error::Conflict(TAKEN_OVER.into()))

@@ -83,6 +83,7 @@ macro_rules! conformance_suite {
             jobs_insert_claim_and_finish,
             claims_skip_jobs_not_due_or_of_other_kinds,
             stale_attempts_cannot_finish_a_job,
+            several_jobs_finish_in_one_call,
             expired_claims_are_taken_over_and_released_claims_return_at_once,
             dead_and_done_jobs_are_requeued,
             done_jobs_are_purged_and_topics_counted,

@@ -268,6 +268,74 @@ pub async fn stale_attempts_cannot_finish_a_job(store: &dyn Store) {
     );
 }
 
+/// Several attempts recorded at once end as each would alone, and a stale one changes nothing.
+pub async fn several_jobs_finish_in_one_call(store: &dyn Store) {
+    let now = helpline_core::now();
+    let mut ids = Vec::new();
+    for payload in ["1", "2", "3", "4"] {
+        ids.push(add(store, job(JobKind::Mail, payload, now)).await);
+    }
+    let claimed = claim(store, &[JobKind::Mail], "a", now, Duration::minutes(1), 10).await;
+    assert_eq!(claimed.len(), 4);
+    let retry_at = now + Duration::minutes(10);
+    let results = vec![
+        (ids[3], 7, JobResult::Done(None)),
+        (ids[0], 1, JobResult::Done(Some("250 OK".into()))),
+        (
+            ids[1],
+            1,
+            JobResult::Retry {
+                at: retry_at,
+                error: "refused\0!".into(),
+            },
+        ),
+        (ids[2], 1, JobResult::Dead("550 no such user".into())),
+    ];
+    let flags = store
+        .write(move |tx| {
+            Box::pin(async move { Ok(tx.finish_jobs(&results, helpline_core::now()).await?) })
+        })
+        .await
+        .expect("finish several");
+    assert_eq!(
+        flags,
+        vec![false, true, true, true],
+        "one flag per job, in order"
+    );
+    let done = stored(store, ids[0]).await;
+    assert_eq!(
+        (done.state, done.last_result.as_deref()),
+        (JobState::Done, Some("250 OK"))
+    );
+    assert!(done.finished_at.is_some());
+    let waiting = stored(store, ids[1]).await;
+    assert_eq!(
+        (
+            waiting.state,
+            waiting.next_attempt_at,
+            waiting.last_result.as_deref(),
+            waiting.finished_at
+        ),
+        (JobState::Pending, retry_at, Some("refused\u{fffd}!"), None)
+    );
+    let dead = stored(store, ids[2]).await;
+    assert_eq!(
+        (dead.state, dead.last_result.as_deref()),
+        (JobState::Dead, Some("550 no such user"))
+    );
+    let stale = stored(store, ids[3]).await;
+    assert_eq!(
+        (stale.state, stale.attempts, stale.last_result),
+        (JobState::Pending, 1, None),
+        "a stale attempt changes nothing"
+    );
+    let none = store
+        .write(|tx| Box::pin(async move { Ok(tx.finish_jobs(&[], helpline_core::now()).await?) }))
+        .await
+        .expect("finish none");
+    assert!(none.is_empty());
+}
+
 /// Claims that run out are taken over; a restarted node releases its own at once.
 pub async fn expired_claims_are_taken_over_and_released_claims_return_at_once(store: &dyn Store) {
     let now = helpline_core::now();

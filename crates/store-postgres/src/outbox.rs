@@ -221,16 +221,7 @@ pub(crate) async fn finish_job(
     result: &JobResult,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    let (state, next, finished, note) = match result {
-        JobResult::Done(note) => (JobState::Done, None, Some(now), note.as_deref()),
-        JobResult::Retry { at, error } => {
-            (JobState::Pending, Some(*at), None, Some(error.as_str()))
-        }
-        JobResult::Dead(error) => (JobState::Dead, None, Some(now), Some(error.as_str())),
-    };
-    // Receivers and mail servers may answer with anything; PostgreSQL text cannot hold NUL, so
-    // both stores keep it as U+FFFD.
-    let note = note.map(|text| text.replace('\0', "\u{fffd}"));
+    let (state, next, finished, note) = outcome(result, now);
     let updated = query(
         "update outbox_job set state = $3, next_attempt_at = coalesce($4::timestamptz, next_attempt_at), \
          finished_at = $5, last_result = $6, claimed_by = null \
@@ -247,6 +238,84 @@ pub(crate) async fn finish_job(
     .map_err(db)?
     .rows_affected();
     Ok(updated == 1)
+}
+
+/// [`finish_job`] for several jobs in one statement.
+pub(crate) async fn finish_jobs(
+    conn: &mut PgConnection,
+    finished: &[(JobId, u32, JobResult)],
+    now: OffsetDateTime,
+) -> Result<Vec<bool>, StoreError> {
+    if finished.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids = Vec::with_capacity(finished.len());
+    let mut attempts = Vec::with_capacity(finished.len());
+    let mut states = Vec::with_capacity(finished.len());
+    let mut nexts = Vec::with_capacity(finished.len());
+    let mut finisheds = Vec::with_capacity(finished.len());
+    let mut notes = Vec::with_capacity(finished.len());
+    for (id, attempt, result) in finished {
+        let (state, next, finished_at, note) = outcome(result, now);
+        ids.push(id.0);
+        attempts.push(i32::try_from(*attempt).unwrap_or(i32::MAX));
+        states.push(state.as_str());
+        nexts.push(next);
+        finisheds.push(finished_at);
+        notes.push(note);
+    }
+    let rows = query(
+        "update outbox_job j set state = f.state, \
+         next_attempt_at = coalesce(f.next_attempt_at, j.next_attempt_at), \
+         finished_at = f.finished_at, last_result = f.note, claimed_by = null \
+         from unnest($1::bigint[], $2::integer[], $3::text[], $4::timestamptz[], \
+                     $5::timestamptz[], $6::text[]) \
+              as f(job_id, attempt, state, next_attempt_at, finished_at, note) \
+         where j.job_id = f.job_id and j.attempts = f.attempt and j.state = 'pending' \
+         returning j.job_id",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&states)
+    .bind(&nexts)
+    .bind(&finisheds)
+    .bind(&notes)
+    .fetch_all(conn)
+    .await
+    .map_err(db)?;
+    let updated = rows
+        .iter()
+        .map(|row| row.try_get::<i64, _>(0))
+        .collect::<Result<std::collections::HashSet<_>, _>>()
+        .map_err(db)?;
+    Ok(ids.iter().map(|id| updated.contains(id)).collect())
+}
+
+/// The columns a finished attempt sets: state, next attempt (a retry's), finish time and note.
+/// Receivers and mail servers may answer with anything; PostgreSQL text cannot hold NUL, so
+/// both stores keep it as U+FFFD.
+fn outcome(
+    result: &JobResult,
+    now: OffsetDateTime,
+) -> (
+    JobState,
+    Option<OffsetDateTime>,
+    Option<OffsetDateTime>,
+    Option<String>,
+) {
+    let (state, next, finished, note) = match result {
+        JobResult::Done(note) => (JobState::Done, None, Some(now), note.as_deref()),
+        JobResult::Retry { at, error } => {
+            (JobState::Pending, Some(*at), None, Some(error.as_str()))
+        }
+        JobResult::Dead(error) => (JobState::Dead, None, Some(now), Some(error.as_str())),
+    };
+    (
+        state,
+        next,
+        finished,
+        note.map(|text| text.replace('\0', "\u{fffd}")),
+    )
 }
 
 pub(crate) async fn release_jobs(

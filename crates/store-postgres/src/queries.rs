@@ -1547,6 +1547,14 @@ impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
         crate::outbox::finish_job(self.conn(), id, attempt, result, now).await
     }
 
+    async fn finish_jobs(
+        &mut self,
+        finished: &[(JobId, u32, JobResult)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        crate::outbox::finish_jobs(self.conn(), finished, now).await
+    }
+
     async fn release_jobs(&mut self, holder: &str, now: OffsetDateTime) -> Result<u64, StoreError> {
         crate::outbox::release_jobs(self.conn(), holder, now).await
     }

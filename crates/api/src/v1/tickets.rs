@@ -340,6 +340,9 @@ pub async fn list_tickets(
     let page = find_tickets(&*state.store, filter, before, limit).await?;
     let mut reader = state.store.reader().await?;
     let mut catalog = Catalog::load(&mut *reader).await?;
+    if let Some(customer) = page.customer {
+        catalog.add_customer(customer);
+    }
     catalog.load_customers(&mut *reader, &page.tickets).await?;
     let mut tickets = Vec::with_capacity(page.tickets.len());
     for ticket in &page.tickets {

@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::ids::{DepartmentId, StaffId, StatusId, TicketId, TopicId};
 use crate::store::{Store, TicketQuery};
 use crate::ticket::Ticket;
+use crate::user::User;
 use time::OffsetDateTime;
 
 /// The most tickets one page holds.
@@ -39,6 +40,8 @@ pub struct TicketPage {
     pub tickets: Vec<Ticket>,
     /// Pass back to get the next page; `None` on the last page.
     pub next: Option<TicketId>,
+    /// The customer the listing was filtered by, as read to find their tickets.
+    pub customer: Option<User>,
 }
 
 /// Lists tickets newest first. Paging goes by ticket id, so every ticket that existed when a
@@ -54,11 +57,12 @@ pub async fn list_tickets(
     let mut reader = store.reader().await?;
     let customer = match &filter.customer_email {
         Some(email) => match reader.user_by_email(email).await? {
-            Some(user) => Some(user.id),
+            Some(user) => Some(user),
             None => {
                 return Ok(TicketPage {
                     tickets: Vec::new(),
                     next: None,
+                    customer: None,
                 });
             }
         },
@@ -73,7 +77,7 @@ pub async fn list_tickets(
     let query = TicketQuery {
         status: filter.status,
         state: filter.state,
-        customer,
+        customer: customer.as_ref().map(|user| user.id),
         department: filter.department,
         assignee: filter.assignee,
         topic: filter.topic,
@@ -89,5 +93,9 @@ pub async fn list_tickets(
     } else {
         None
     };
-    Ok(TicketPage { tickets, next })
+    Ok(TicketPage {
+        tickets,
+        next,
+        customer,
+    })
 }
