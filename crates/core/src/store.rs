@@ -534,8 +534,8 @@ pub trait Writer: Reader {
         result: &JobResult,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
-    /// [`Writer::finish_job`] for several jobs, one flag per job in the order given. A store
-    /// where each statement is a round trip records them in one.
+    /// [`Writer::finish_job`] for several distinct jobs, one flag per job in the order given.
+    /// A store where each statement is a round trip records them in one.
     async fn finish_jobs(
         &mut self,
         finished: &[(JobId, u32, JobResult)],
