@@ -1587,6 +1587,40 @@ pub async fn tickets_full_text_search(store: &dyn Store) {
     );
 }
 
+/// An HTML body is searched by its text: tag and attribute names and link targets are not
+/// words of it; a text body is searched by every word it holds.
+pub async fn markup_is_not_searched(store: &dyn Store) {
+    let mut html = new_ticket("html@example.com");
+    html.subject = Subject::parse("Manual").expect("subject");
+    html.message = MessageBody::parse(
+        r#"<p class="intro">The printer <a href="https://example.com/manual">manual</a> says&nbsp;reboot &amp; wait.</p>"#,
+        BodyFormat::Html,
+    )
+    .expect("html body");
+    let html = open_ticket(store, &DeskSettings::default(), html, Actor::system())
+        .await
+        .expect("ticket opened")
+        .ticket;
+    let plain = open_with(
+        store,
+        "text@example.com",
+        "Markup",
+        "I typed a href by hand: <a href=x>.",
+    )
+    .await;
+    for word in ["printer", "manual", "reboot", "wait"] {
+        assert_eq!(
+            ticket_ids(store, &search(word)).await,
+            vec![html.id],
+            "{word}"
+        );
+    }
+    assert_eq!(ticket_ids(store, &search("href")).await, vec![plain.id]);
+    for word in ["intro", "https", "class", "nbsp", "amp"] {
+        assert!(ticket_ids(store, &search(word)).await.is_empty(), "{word}");
+    }
+}
+
 /// Search text is plain words, never query syntax: operators, quotes and SQL fail nothing and
 /// mean their words only.
 pub async fn tickets_full_text_hostile_input_is_plain_text(store: &dyn Store) {

@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             tickets_page_without_skips_or_repeats,
             tickets_full_text_search,
             tickets_full_text_hostile_input_is_plain_text,
+            markup_is_not_searched,
             very_large_entries_are_stored_and_searchable,
             lock_and_update_ticket_round_trip,
             idempotency_claim_complete_then_replay,

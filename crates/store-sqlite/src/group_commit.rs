@@ -297,11 +297,11 @@ fn run_cached(conn: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
 
 /// Adds the entries written in this transaction to the full-text index, all in one statement
 /// after the last savepoint, so that FTS5 writes one index segment per commit (see migration
-/// 0008).
-fn index_pending(conn: &mut Connection) -> rusqlite::Result<()> {
+/// 0008), each as `search_text` renders it (migration 0012).
+pub(crate) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "insert into thread_entry_fts (rowid, title, body) \
-         select e.entry_id, e.title, e.body from fts_pending p \
+         select e.entry_id, e.title, search_text(e.body, e.format) from fts_pending p \
          join thread_entry e on e.entry_id = p.entry_id",
     )?
     .execute([])?;

@@ -16,6 +16,9 @@ mod group_commit;
 mod outbox;
 mod queries;
 mod readers;
+mod search_text;
+
+pub use search_text::register as register_search_text;
 mod sql;
 mod syncer;
 
@@ -73,7 +76,8 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
 
-        let writer = open_connection(&path, false)?;
+        let mut writer = open_connection(&path, false)?;
+        index_queued_entries(&mut writer)?;
         let wal = wal_file(&writer, &path)?;
         let opener_path = path.clone();
         let readers = ReaderPool::new(READ_CONNECTIONS, move || {
@@ -105,6 +109,7 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     let unavailable = |e: rusqlite::Error| StoreError::Unavailable(Box::new(e));
     let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    search_text::register(&conn).map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(if read_only {
         "pragma foreign_keys = on;"
@@ -114,6 +119,28 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     })
     .map_err(unavailable)?;
     Ok(conn)
+}
+
+/// Indexes the entries a migration queued for full-text indexing (0012 queues them all), in one
+/// transaction, before the store takes any write: until then they are not found by searches.
+fn index_queued_entries(writer: &mut Connection) -> Result<(), StoreError> {
+    let unavailable = |e: rusqlite::Error| StoreError::Unavailable(Box::new(e));
+    let queued: i64 = writer
+        .query_row("select count(*) from fts_pending", [], |row| row.get(0))
+        .map_err(unavailable)?;
+    if queued == 0 {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let tx = writer.transaction().map_err(unavailable)?;
+    group_commit::index_pending(&tx).map_err(unavailable)?;
+    tx.commit().map_err(unavailable)?;
+    tracing::info!(
+        entries = queued,
+        ms = started.elapsed().as_millis() as u64,
+        "full-text index: queued entries indexed"
+    );
+    Ok(())
 }
 
 /// The WAL file the syncer must sync after each commit, once the writer is switched to

@@ -76,6 +76,7 @@ mod indexing_at_commit {
         let conn = Connection::open(&path).expect("second connection");
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .expect("busy timeout");
+        helpline_store_sqlite::register_search_text(&conn).expect("search_text");
         let pending: i64 = conn
             .query_row("select count(*) from fts_pending", [], |row| row.get(0))
             .expect("count queue");
@@ -119,7 +120,7 @@ mod indexing_at_commit {
              from thread_entry where entry_id = (select min(entry_id) from thread_entry);
              delete from thread_entry where entry_id = (select max(entry_id) from thread_entry);
              insert into thread_entry_fts (rowid, title, body)
-                 select e.entry_id, e.title, e.body from fts_pending p
+                 select e.entry_id, e.title, search_text(e.body, e.format) from fts_pending p
                  join thread_entry e on e.entry_id = p.entry_id;
              delete from fts_pending;
              commit;",
@@ -135,6 +136,66 @@ mod indexing_at_commit {
         assert!(matches(&conn, "deleted").is_empty());
         integrity_check(&conn);
     }
+}
+
+/// HTML entries are indexed by their text, also when the index is made again at opening (as
+/// migration 0012 has it made: emptied, every entry queued).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_entries_are_indexed_by_their_text_also_when_reindexed_at_opening() {
+    use helpline_core::body::{BodyFormat, MessageBody};
+    use helpline_core::event::Actor;
+    use helpline_core::service::DeskSettings;
+    use helpline_core::service::tickets::open_ticket;
+    use rusqlite::Connection;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("helpline.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::open(&url).await.expect("open SQLite store");
+    let mut new = helpline_store_conformance::cases::sample_ticket("html@example.com");
+    new.message = MessageBody::parse(
+        r#"<p class="intro">Printer <a href="https://example.com/m">manual</a></p>"#,
+        BodyFormat::Html,
+    )
+    .expect("html body");
+    let entry = open_ticket(&store, &DeskSettings::default(), new, Actor::system())
+        .await
+        .expect("ticket opened")
+        .first_entry
+        .id
+        .0;
+    let matches = |conn: &Connection, word: &str| -> Vec<i64> {
+        conn.prepare("select rowid from thread_entry_fts where thread_entry_fts match ?1")
+            .expect("prepare search")
+            .query_map([word], |row| row.get(0))
+            .expect("search")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let conn = Connection::open(&path).expect("second connection");
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("busy timeout");
+    assert_eq!(matches(&conn, "manual"), vec![entry]);
+    assert!(matches(&conn, "intro").is_empty());
+    assert!(matches(&conn, "href").is_empty());
+
+    store.close().await;
+    conn.execute_batch(
+        "insert into thread_entry_fts (thread_entry_fts) values ('delete-all');
+         insert into fts_pending (entry_id) select entry_id from thread_entry;",
+    )
+    .expect("index emptied, entries queued");
+    assert!(matches(&conn, "manual").is_empty());
+    let store = SqliteStore::open(&url).await.expect("open again");
+    let queued: i64 = conn
+        .query_row("select count(*) from fts_pending", [], |row| row.get(0))
+        .expect("count queue");
+    assert_eq!(queued, 0, "opening indexes what is queued");
+    assert_eq!(matches(&conn, "manual"), vec![entry]);
+    assert_eq!(matches(&conn, "printer"), vec![entry]);
+    assert!(matches(&conn, "intro").is_empty());
+    assert!(matches(&conn, "https").is_empty());
+    store.close().await;
 }
 
 /// The writer checkpoints between batches, so the WAL file starts over instead of growing with

@@ -1,0 +1,129 @@
+//! What the full-text index reads of an entry: its words, without HTML markup.
+//!
+//! FTS5's `unicode61` tokenizer would index an HTML body's tag and attribute names and its link
+//! targets (`p`, `href`, `https`…), so that a search for `href` found every HTML mail with a
+//! link. PostgreSQL's parser drops markup itself; here the SQL function `search_text(body,
+//! format)`, registered on every connection the store opens, hands the index the text between
+//! the tags (migration 0011). Stored HTML is sanitised, so a literal `<` in it is always `&lt;`.
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, Result};
+use std::borrow::Cow;
+
+/// Registers `search_text(body, format)` on `conn`: the body itself for text entries, the text
+/// of an HTML body (tags dropped, character references decoded) for HTML ones. Whoever writes
+/// `thread_entry` outside the store needs it (the index's triggers call it), and indexes what
+/// it queued before committing (migration 0008) with it:
+///
+/// ```sql
+/// insert into thread_entry_fts (rowid, title, body)
+///     select e.entry_id, e.title, search_text(e.body, e.format) from fts_pending p
+///     join thread_entry e on e.entry_id = p.entry_id;
+/// delete from fts_pending;
+/// ```
+pub fn register(conn: &Connection) -> Result<()> {
+    conn.create_scalar_function(
+        "search_text",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let body: Option<String> = ctx.get(0)?;
+            let format: Option<String> = ctx.get(1)?;
+            Ok(body.map(|body| match format.as_deref() {
+                Some("html") => html_words(&body).into_owned(),
+                _ => body,
+            }))
+        },
+    )
+}
+
+/// The text of an HTML fragment: every tag and comment becomes a space (so that `a<br>b` stays
+/// two words) and character references are decoded.
+pub(crate) fn html_words(html: &str) -> Cow<'_, str> {
+    if !html.contains(['<', '&']) {
+        return Cow::Borrowed(html);
+    }
+    let mut text = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find(['<', '&']) {
+        text.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(comment) = rest.strip_prefix("<!--") {
+            rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
+            text.push(' ');
+        } else if rest.starts_with('<') {
+            rest = rest.find('>').map_or("", |end| &rest[end + 1..]);
+            text.push(' ');
+        } else {
+            let used = reference(rest, &mut text);
+            rest = &rest[used..];
+        }
+    }
+    text.push_str(rest);
+    Cow::Owned(text)
+}
+
+/// Decodes the character reference at the start of `text` (which starts with `&`) onto `out`
+/// and returns how many bytes it took; an `&` that starts none is kept as it is.
+fn reference(text: &str, out: &mut String) -> usize {
+    const NAMED: [(&str, char); 6] = [
+        ("&amp;", '&'),
+        ("&lt;", '<'),
+        ("&gt;", '>'),
+        ("&quot;", '"'),
+        ("&apos;", '\''),
+        ("&nbsp;", ' '),
+    ];
+    for (name, value) in NAMED {
+        if text.starts_with(name) {
+            out.push(value);
+            return name.len();
+        }
+    }
+    if let Some(number) = text.strip_prefix("&#")
+        && let Some(end) = number.find(';')
+    {
+        let code = match number[..end].strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => number[..end].parse().ok(),
+        };
+        if let Some(c) = code.and_then(char::from_u32) {
+            out.push(c);
+            return end + 3;
+        }
+    }
+    out.push('&');
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::html_words;
+
+    fn words(html: &str) -> Vec<String> {
+        html_words(html)
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn markup_is_not_text() {
+        assert_eq!(
+            words(r#"<p class="note">Hello <a href="https://example.com/x">link</a></p>"#),
+            ["Hello", "link"]
+        );
+        assert_eq!(
+            words("one<br>two<!-- a comment -->three"),
+            ["one", "two", "three"]
+        );
+        assert_eq!(
+            words("Tom &amp; Jerry &lt;3 caf&eacute;"),
+            ["Tom", "Jerry", "3", "caf", "eacute"]
+        );
+        assert_eq!(words("a&#160;b&#xA0;c caf&#233;"), ["a", "b", "c", "café"]);
+        assert_eq!(words("unclosed <b"), ["unclosed"]);
+        assert_eq!(html_words("plain words"), "plain words");
+    }
+}
