@@ -7,7 +7,10 @@
 -- The index is an external-content table over thread_entry, and what it holds is no longer the
 -- content table's text: its 'rebuild' command would index the markup again. Rebuild it by
 -- queueing every entry instead, as below. Removing an entry's terms needs the text indexed, so
--- the triggers pass the same rendering.
+-- the triggers pass the same rendering. A connection without the function (sqlx's, which runs
+-- these migrations; the sqlite3 shell) can still insert entries and read, but updating or
+-- deleting an entry fails on the triggers: a later migration that must do so drops the two
+-- triggers first and makes them again after, re-queueing the entries it changed.
 drop trigger thread_entry_fts_delete;
 drop trigger thread_entry_fts_update;
 

@@ -132,7 +132,9 @@ fn index_queued_entries(writer: &mut Connection) -> Result<(), StoreError> {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let tx = writer.transaction().map_err(unavailable)?;
+    let tx = writer
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
     group_commit::index_pending(&tx).map_err(unavailable)?;
     tx.commit().map_err(unavailable)?;
     tracing::info!(

@@ -4,7 +4,13 @@
 //! targets (`p`, `href`, `https`…), so that a search for `href` found every HTML mail with a
 //! link. PostgreSQL's parser drops markup itself; here the SQL function `search_text(body,
 //! format)`, registered on every connection the store opens, hands the index the text between
-//! the tags (migration 0011). Stored HTML is sanitised, so a literal `<` in it is always `&lt;`.
+//! the tags (migration 0012). Stored HTML is sanitised, so a literal `<` in its text is always
+//! `&lt;`; inside a tag, attribute values are quoted and may hold `>`.
+//!
+//! The index's triggers give FTS5 this same rendering to remove an entry's terms, so it must
+//! never change without a migration that empties the index and queues every entry again, as
+//! 0012 does. For the same reason FTS5's own `rebuild` and `integrity-check` commands, which read
+//! the stored bodies, do not apply to HTML entries.
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, Result};
@@ -52,7 +58,7 @@ pub(crate) fn html_words(html: &str) -> Cow<'_, str> {
             rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
             text.push(' ');
         } else if rest.starts_with('<') {
-            rest = rest.find('>').map_or("", |end| &rest[end + 1..]);
+            rest = &rest[tag_length(rest)..];
             text.push(' ');
         } else {
             let used = reference(rest, &mut text);
@@ -61,6 +67,21 @@ pub(crate) fn html_words(html: &str) -> Cow<'_, str> {
     }
     text.push_str(rest);
     Cow::Owned(text)
+}
+
+/// How many bytes the tag at the start of `html` takes, up to its closing `>` outside quoted
+/// attribute values (all of `html` when it does not close).
+fn tag_length(html: &str) -> usize {
+    let mut quote = None;
+    for (at, c) in html.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            (None, '>') => return at + 1,
+            _ => {}
+        }
+    }
+    html.len()
 }
 
 /// Decodes the character reference at the start of `text` (which starts with `&`) onto `out`
@@ -80,8 +101,9 @@ fn reference(text: &str, out: &mut String) -> usize {
             return name.len();
         }
     }
+    // The longest numeric reference is `&#x10FFFF;`: a `;` further on ends something else.
     if let Some(number) = text.strip_prefix("&#")
-        && let Some(end) = number.find(';')
+        && let Some(end) = number.bytes().take(8).position(|b| b == b';')
     {
         let code = match number[..end].strip_prefix(['x', 'X']) {
             Some(hex) => u32::from_str_radix(hex, 16).ok(),
@@ -124,6 +146,11 @@ mod tests {
         );
         assert_eq!(words("a&#160;b&#xA0;c caf&#233;"), ["a", "b", "c", "café"]);
         assert_eq!(words("unclosed <b"), ["unclosed"]);
+        assert_eq!(
+            words(r#"<img alt="a > b" title='c > d' src="https://x/y.png">after"#),
+            ["after"]
+        );
+        assert_eq!(words("&#38 no end; &#x26;"), ["38", "no", "end"]);
         assert_eq!(html_words("plain words"), "plain words");
     }
 }

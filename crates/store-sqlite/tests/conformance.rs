@@ -40,6 +40,8 @@ mod indexing_at_commit {
             .expect("rows")
     }
 
+    /// FTS5's check against the stored bodies: it holds for text entries only (HTML ones are
+    /// indexed by their rendering, migration 0012), which is all this module writes.
     fn integrity_check(conn: &Connection) {
         conn.execute(
             "insert into thread_entry_fts (thread_entry_fts, rank) values ('integrity-check', 1)",
