@@ -137,6 +137,39 @@ pub enum JobResult {
     Dead(String),
 }
 
+/// What a finished attempt stores, the same on every store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedResult {
+    /// The job's state from now on.
+    pub state: JobState,
+    /// When to try again (a retry); the claim's time stays otherwise.
+    pub next_attempt_at: Option<OffsetDateTime>,
+    /// When it ended for good (done or dead).
+    pub finished_at: Option<OffsetDateTime>,
+    /// The note or error, NUL replaced by U+FFFD.
+    pub note: Option<String>,
+}
+
+impl JobResult {
+    /// What recording this result at `now` stores. Receivers and mail servers may answer with
+    /// anything; PostgreSQL text cannot hold NUL, so both stores keep it as U+FFFD.
+    pub fn recorded(&self, now: OffsetDateTime) -> RecordedResult {
+        let (state, next_attempt_at, finished_at, note) = match self {
+            JobResult::Done(note) => (JobState::Done, None, Some(now), note.as_deref()),
+            JobResult::Retry { at, error } => {
+                (JobState::Pending, Some(*at), None, Some(error.as_str()))
+            }
+            JobResult::Dead(error) => (JobState::Dead, None, Some(now), Some(error.as_str())),
+        };
+        RecordedResult {
+            state,
+            next_attempt_at,
+            finished_at,
+            note: note.map(|text| text.replace('\0', "\u{fffd}")),
+        }
+    }
+}
+
 /// Which jobs [`crate::store::Reader::jobs`] lists: every given filter must hold. Newest first.
 #[derive(Debug, Clone, Default)]
 pub struct JobQuery {

@@ -221,26 +221,11 @@ pub(crate) async fn finish_job(
     result: &JobResult,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    let (state, next, finished, note) = outcome(result, now);
-    let updated = query(
-        "update outbox_job set state = $3, next_attempt_at = coalesce($4::timestamptz, next_attempt_at), \
-         finished_at = $5, last_result = $6, claimed_by = null \
-         where job_id = $1 and attempts = $2 and state = 'pending'",
-    )
-    .bind(id.0)
-    .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
-    .bind(state.as_str())
-    .bind(next)
-    .bind(finished)
-    .bind(note)
-    .execute(conn)
-    .await
-    .map_err(db)?
-    .rows_affected();
-    Ok(updated == 1)
+    let flags = finish_jobs(conn, &[(id, attempt, result.clone())], now).await?;
+    Ok(flags.first().copied().unwrap_or(false))
 }
 
-/// [`finish_job`] for several jobs in one statement.
+/// Records how attempts of several distinct jobs ended, in one statement; one flag per job.
 pub(crate) async fn finish_jobs(
     conn: &mut PgConnection,
     finished: &[(JobId, u32, JobResult)],
@@ -256,13 +241,13 @@ pub(crate) async fn finish_jobs(
     let mut finisheds = Vec::with_capacity(finished.len());
     let mut notes = Vec::with_capacity(finished.len());
     for (id, attempt, result) in finished {
-        let (state, next, finished_at, note) = outcome(result, now);
+        let recorded = result.recorded(now);
         ids.push(id.0);
         attempts.push(i32::try_from(*attempt).unwrap_or(i32::MAX));
-        states.push(state.as_str());
-        nexts.push(next);
-        finisheds.push(finished_at);
-        notes.push(note);
+        states.push(recorded.state.as_str());
+        nexts.push(recorded.next_attempt_at);
+        finisheds.push(recorded.finished_at);
+        notes.push(recorded.note);
     }
     let rows = query(
         "update outbox_job j set state = f.state, \
@@ -289,33 +274,6 @@ pub(crate) async fn finish_jobs(
         .collect::<Result<std::collections::HashSet<_>, _>>()
         .map_err(db)?;
     Ok(ids.iter().map(|id| updated.contains(id)).collect())
-}
-
-/// The columns a finished attempt sets: state, next attempt (a retry's), finish time and note.
-/// Receivers and mail servers may answer with anything; PostgreSQL text cannot hold NUL, so
-/// both stores keep it as U+FFFD.
-fn outcome(
-    result: &JobResult,
-    now: OffsetDateTime,
-) -> (
-    JobState,
-    Option<OffsetDateTime>,
-    Option<OffsetDateTime>,
-    Option<String>,
-) {
-    let (state, next, finished, note) = match result {
-        JobResult::Done(note) => (JobState::Done, None, Some(now), note.as_deref()),
-        JobResult::Retry { at, error } => {
-            (JobState::Pending, Some(*at), None, Some(error.as_str()))
-        }
-        JobResult::Dead(error) => (JobState::Dead, None, Some(now), Some(error.as_str())),
-    };
-    (
-        state,
-        next,
-        finished,
-        note.map(|text| text.replace('\0', "\u{fffd}")),
-    )
 }
 
 pub(crate) async fn release_jobs(

@@ -401,19 +401,12 @@ fn users_from_rows(rows: &[PgRow]) -> Result<Vec<User>, StoreError> {
             .transpose()?;
         match users.last_mut() {
             Some(user) if user.id == id => user.emails.extend(email),
-            _ => users.push(User {
+            _ => users.push(user_row(
+                row,
+                &USER_COLUMNS,
                 id,
-                name: row.try_get("name").map_err(db)?,
-                emails: email.into_iter().collect(),
-                phone: row.try_get("phone").map_err(db)?,
-                notes: row.try_get("notes").map_err(db)?,
-                organization_id: row
-                    .try_get::<Option<i64>, _>("organization_id")
-                    .map_err(db)?
-                    .map(OrganizationId),
-                created_at: row.try_get("created_at").map_err(db)?,
-                updated_at: row.try_get("updated_at").map_err(db)?,
-            }),
+                email.into_iter().collect(),
+            )?),
         }
     }
     Ok(users)
@@ -426,22 +419,63 @@ fn customer_row(row: &PgRow) -> Result<Option<User>, StoreError> {
         return Ok(None);
     };
     let addresses: Vec<String> = row.try_get("customer_addresses").map_err(db)?;
-    Ok(Some(User {
-        id: UserId(id),
-        name: row.try_get("customer_name").map_err(db)?,
-        emails: addresses
-            .iter()
-            .map(|address| EmailAddress::parse(address).map_err(StoreError::Corrupt))
-            .collect::<Result<_, _>>()?,
-        phone: row.try_get("customer_phone").map_err(db)?,
-        notes: row.try_get("customer_notes").map_err(db)?,
+    let emails = addresses
+        .iter()
+        .map(|address| EmailAddress::parse(address).map_err(StoreError::Corrupt))
+        .collect::<Result<_, _>>()?;
+    user_row(row, &CUSTOMER_COLUMNS, UserId(id), emails).map(Some)
+}
+
+/// The names a statement gives a customer's columns.
+struct UserColumns {
+    name: &'static str,
+    phone: &'static str,
+    notes: &'static str,
+    organization_id: &'static str,
+    created_at: &'static str,
+    updated_at: &'static str,
+}
+
+/// As [`user_select`] names them.
+const USER_COLUMNS: UserColumns = UserColumns {
+    name: "name",
+    phone: "phone",
+    notes: "notes",
+    organization_id: "organization_id",
+    created_at: "created_at",
+    updated_at: "updated_at",
+};
+
+/// As `ticket_with_customer` names them, beside the ticket's own.
+const CUSTOMER_COLUMNS: UserColumns = UserColumns {
+    name: "customer_name",
+    phone: "customer_phone",
+    notes: "customer_notes",
+    organization_id: "customer_organization_id",
+    created_at: "customer_created_at",
+    updated_at: "customer_updated_at",
+};
+
+/// A customer from `row`'s `columns`, with the id and addresses read already.
+fn user_row(
+    row: &PgRow,
+    columns: &UserColumns,
+    id: UserId,
+    emails: Vec<EmailAddress>,
+) -> Result<User, StoreError> {
+    Ok(User {
+        id,
+        name: row.try_get(columns.name).map_err(db)?,
+        emails,
+        phone: row.try_get(columns.phone).map_err(db)?,
+        notes: row.try_get(columns.notes).map_err(db)?,
         organization_id: row
-            .try_get::<Option<i64>, _>("customer_organization_id")
+            .try_get::<Option<i64>, _>(columns.organization_id)
             .map_err(db)?
             .map(OrganizationId),
-        created_at: row.try_get("customer_created_at").map_err(db)?,
-        updated_at: row.try_get("customer_updated_at").map_err(db)?,
-    }))
+        created_at: row.try_get(columns.created_at).map_err(db)?,
+        updated_at: row.try_get(columns.updated_at).map_err(db)?,
+    })
 }
 
 /// Customers with their addresses, one row per address in the order they were added (the
@@ -577,12 +611,14 @@ async fn search(
             .map_err(db)?,
     };
     let page = usize::try_from(filter.limit).unwrap_or(usize::MAX);
-    let estimate = if top > 1 + RECENT_TICKETS.min(SEARCH_BLOCK) {
-        estimated_matches(conn, text).await?
+    // Below the first window of newest tickets, gathering everything at once is the plan
+    // whatever the words: no estimate is asked for.
+    let plan = if top <= 1 + RECENT_TICKETS {
+        SearchPlan::GatherAll
     } else {
-        Some(0.0)
+        SearchPlan::choose(top, estimated_matches(conn, text).await?, page)
     };
-    search_with(conn, filter, text, SearchPlan::choose(top, estimate, page)).await
+    search_with(conn, filter, text, plan).await
 }
 
 /// [`search`] by the given plan.

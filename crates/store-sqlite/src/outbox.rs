@@ -219,16 +219,7 @@ pub(crate) async fn finish_job(
     result: &JobResult,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
-    let (state, next, finished, note) = match result {
-        JobResult::Done(note) => (JobState::Done, None, Some(now), note.as_deref()),
-        JobResult::Retry { at, error } => {
-            (JobState::Pending, Some(*at), None, Some(error.as_str()))
-        }
-        JobResult::Dead(error) => (JobState::Dead, None, Some(now), Some(error.as_str())),
-    };
-    // Receivers and mail servers may answer with anything; PostgreSQL text cannot hold NUL, so
-    // both stores keep it as U+FFFD.
-    let note = note.map(|text| text.replace('\0', "\u{fffd}"));
+    let recorded = result.recorded(now);
     let updated = query(
         "update outbox_job set state = $3, next_attempt_at = coalesce($4, next_attempt_at), \
          finished_at = $5, last_result = $6, claimed_by = null \
@@ -236,10 +227,10 @@ pub(crate) async fn finish_job(
     )
     .bind(id.0)
     .bind(i64::from(attempt))
-    .bind(state.as_str())
-    .bind(next.map(micros))
-    .bind(finished.map(micros))
-    .bind(note)
+    .bind(recorded.state.as_str())
+    .bind(recorded.next_attempt_at.map(micros))
+    .bind(recorded.finished_at.map(micros))
+    .bind(recorded.note)
     .execute(conn)
     .await
     .map_err(db)?
