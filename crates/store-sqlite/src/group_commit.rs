@@ -20,10 +20,18 @@
 //! idle, a lone unit is committed at once. A unit that failed is answered at once: it left
 //! nothing behind to wait for.
 //!
+//! Full-text indexing is deferred: entries wait in `fts_pending` (a trigger queues each one) and
+//! are indexed in the commit of every [`INDEX_EVERY`]th batch, or of a batch a search asked for
+//! ([`SearchIndexer`]). FTS5 writes one index segment per indexing, whatever its size, so
+//! indexing every commit made that segment (and its merges) the costliest part of a small
+//! commit. A search first has everything queued indexed, so it still finds every entry committed
+//! before it started.
+//!
 //! The committer is a thread of its own rather than a task: the units' statements run on it
 //! directly (see [`sql`](crate::sql)), so a unit's future completes when polled once; it is
 //! driven with a plain `block_on` inside the runtime's context.
 
+use crate::checkpointer::Checkpoints;
 use crate::convert;
 use crate::queries::Conn;
 use crate::syncer::{Acknowledgements, Syncer};
@@ -32,6 +40,8 @@ use helpline_core::store::ErasedWork;
 use helpline_core::{Error, StoreError};
 use rusqlite::Connection;
 use std::any::Any;
+use std::cell::Cell;
+use std::ffi::c_int;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -51,10 +61,16 @@ pub(crate) type Outcome = Result<Box<dyn Any + Send>, Error>;
 /// Where a unit's outcome goes.
 pub(crate) type Reply = oneshot::Sender<Outcome>;
 
+/// Batches committed between two indexings of the queued entries, unless a search asks sooner.
+/// Each indexing writes one FTS5 segment: fewer, larger segments mean less writing and merging.
+const INDEX_EVERY: u32 = 16;
+
 /// A unit of work waiting to be committed, and where to report its outcome.
 struct Unit {
     work: ErasedWork,
     reply: Reply,
+    /// Whether the batch this unit commits in must index every queued entry.
+    index: bool,
 }
 
 /// What the committer waits for.
@@ -71,6 +87,34 @@ pub(crate) struct GroupCommit {
     stopped: oneshot::Receiver<Connection>,
 }
 
+/// Asks the committer to index the entries queued for full-text indexing, for a search that
+/// must find them. Holds no claim on the committer: once the store is closed, asking fails.
+#[derive(Clone)]
+pub(crate) struct SearchIndexer {
+    queue: mpsc::WeakSender<Message>,
+}
+
+impl SearchIndexer {
+    /// Returns once every entry queued before the call is indexed and committed.
+    pub(crate) async fn index_queued(&self) -> Result<(), Error> {
+        let queue = self.queue.upgrade().ok_or_else(stopped)?;
+        let (reply, outcome) = oneshot::channel();
+        let nothing: ErasedWork =
+            Box::new(|_| Box::pin(async { Ok(Box::new(()) as Box<dyn Any + Send>) }));
+        queue
+            .send(Message::Unit(Unit {
+                work: nothing,
+                reply,
+                index: true,
+            }))
+            .await
+            .map_err(|_| stopped())?;
+        drop(queue);
+        outcome.await.map_err(|_| stopped())??;
+        Ok(())
+    }
+}
+
 impl GroupCommit {
     /// Starts the committer thread; it owns `writer` from now on. Units run inside the current
     /// Tokio runtime's context, so they may use Tokio's clocks and channels.
@@ -78,13 +122,20 @@ impl GroupCommit {
     /// In WAL mode the writer must run with `synchronous = NORMAL` and `wal` name the WAL file,
     /// which the syncer syncs; otherwise (`wal` is `None`) with `synchronous = FULL`. Automatic
     /// checkpoints must be off (`wal_autocheckpoint = 0`): SQLite would run them inside
-    /// `COMMIT`. The committer checkpoints itself every [`CHECKPOINT_EVERY`] commits.
-    pub(crate) fn start(writer: Connection, wal: Option<PathBuf>) -> Result<Self, StoreError> {
+    /// `COMMIT`. Checkpoints run on `checkpointer`, a read-write connection to the same database
+    /// (see [`Checkpoints`]); without one the committer runs them itself.
+    pub(crate) fn start(
+        writer: Connection,
+        wal: Option<PathBuf>,
+        checkpointer: Option<Connection>,
+    ) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let (stop_signal, stopped) = oneshot::channel();
         let runtime = tokio::runtime::Handle::try_current().ok();
         // Weak: the committer stops once every caller's sender is gone.
         let committer = queue.downgrade();
+        writer.wal_hook(Some(note_wal_frames));
+        let checkpoints = Checkpoints::start(checkpointer)?;
         let syncer = Syncer::start(wal, move || {
             if let Some(committer) = committer.upgrade() {
                 let _ = committer.blocking_send(Message::Synced);
@@ -94,7 +145,9 @@ impl GroupCommit {
             .name("sqlite-writer".to_owned())
             .spawn(move || {
                 let _context = runtime.as_ref().map(tokio::runtime::Handle::enter);
-                let conn = run(writer, receiver, &syncer);
+                let mut checkpoints = checkpoints;
+                let conn = run(writer, receiver, &syncer, &mut checkpoints);
+                checkpoints.stop();
                 syncer.stop();
                 let _ = stop_signal.send(conn);
             })
@@ -107,10 +160,21 @@ impl GroupCommit {
     pub(crate) async fn submit(&self, work: ErasedWork) -> Outcome {
         let (reply, outcome) = oneshot::channel();
         self.queue
-            .send(Message::Unit(Unit { work, reply }))
+            .send(Message::Unit(Unit {
+                work,
+                reply,
+                index: false,
+            }))
             .await
             .map_err(|_| stopped())?;
         outcome.await.map_err(|_| stopped())?
+    }
+
+    /// A handle for searches to have the queued entries indexed.
+    pub(crate) fn search_indexer(&self) -> SearchIndexer {
+        SearchIndexer {
+            queue: self.queue.downgrade(),
+        }
     }
 
     /// Stops the committer once every queued unit is done and hands back the connection.
@@ -122,18 +186,26 @@ impl GroupCommit {
 
 /// The committer: run units as they come into the open transaction; commit it whenever the
 /// syncer is free (or the batch is full); repeat until every caller's sender is gone.
-fn run(mut conn: Connection, mut queue: mpsc::Receiver<Message>, syncer: &Syncer) -> Connection {
+fn run(
+    mut conn: Connection,
+    mut queue: mpsc::Receiver<Message>,
+    syncer: &Syncer,
+    checkpoints: &mut Checkpoints,
+) -> Connection {
     let mut open: Option<Batch> = None;
     // Whether the syncer holds a commit it has not answered yet.
     let mut syncing = false;
-    let mut commits_since_checkpoint = 0;
+    let mut since_indexing = 0;
+    let mut hand_over = |conn: &mut Connection, batch: Batch| {
+        hand_over(conn, batch, syncer, checkpoints, &mut since_indexing)
+    };
     loop {
         let message = match queue.try_recv() {
             Ok(message) => message,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
                 if !syncing && let Some(batch) = open.take() {
-                    syncing = hand_over(&mut conn, batch, syncer, &mut commits_since_checkpoint);
+                    syncing = hand_over(&mut conn, batch);
                     continue;
                 }
                 match queue.blocking_recv() {
@@ -143,7 +215,9 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Message>, syncer: &Syncer
             }
         };
         match message {
-            Message::Synced => syncing = false,
+            Message::Synced => {
+                syncing = false;
+            }
             Message::Unit(unit) => {
                 if let Some(failure) = syncer.failure() {
                     let _ = unit.reply.send(Err(unsynced(&failure)));
@@ -151,48 +225,50 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Message>, syncer: &Syncer
                 }
                 open = Batch::run(&mut conn, open, unit);
                 if let Some(full) = open.take_if(|batch| batch.units >= MAX_BATCH) {
-                    syncing |= hand_over(&mut conn, full, syncer, &mut commits_since_checkpoint);
+                    syncing |= hand_over(&mut conn, full);
                 }
             }
         }
     }
-    if let Some(batch) = open {
-        hand_over(&mut conn, batch, syncer, &mut commits_since_checkpoint);
+    if let Some(mut batch) = open {
+        // Leave nothing queued behind.
+        batch.index_requested = true;
+        hand_over(&mut conn, batch);
     }
     conn
 }
 
-/// Commits `batch`, hands its units to the syncer and checkpoints when it is time. Returns
-/// whether the syncer got anything to answer.
+thread_local! {
+    /// The frames the WAL held after the writer's last commit, as SQLite reported them.
+    static WAL_FRAMES: Cell<u32> = const { Cell::new(0) };
+}
+
+/// SQLite's WAL hook: called in the committing thread after each commit.
+fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|cell| cell.set(u32::try_from(frames).unwrap_or(0)));
+    Ok(())
+}
+
+/// Commits `batch` (indexing the queued entries when asked or when it is time), hands its units
+/// to the syncer and has the WAL checkpointed when it is time. Returns whether the syncer got
+/// anything to answer.
 fn hand_over(
     conn: &mut Connection,
     batch: Batch,
     syncer: &Syncer,
-    commits_since_checkpoint: &mut u32,
+    checkpoints: &mut Checkpoints,
+    since_indexing: &mut u32,
 ) -> bool {
-    let committed = batch.commit(conn);
+    *since_indexing += 1;
+    let index = batch.index_requested || *since_indexing >= INDEX_EVERY;
+    let committed = batch.commit(conn, index);
+    if index {
+        *since_indexing = 0;
+    }
     let handed = !committed.is_empty();
     syncer.acknowledge_when_durable(committed);
-    *commits_since_checkpoint += 1;
-    if *commits_since_checkpoint >= CHECKPOINT_EVERY {
-        checkpoint(conn);
-        *commits_since_checkpoint = 0;
-    }
+    checkpoints.after_commit(conn, WAL_FRAMES.with(Cell::get));
     handed
-}
-
-/// Commits between two checkpoints. A commit adds a few dozen pages to the WAL, so this keeps it
-/// near SQLite's default of a checkpoint per 1,000 pages.
-const CHECKPOINT_EVERY: u32 = 32;
-
-/// Copies the WAL's committed pages into the database file (`PASSIVE`: readers are not waited
-/// for). Run by the writer between batches: with no commit running meanwhile it usually copies
-/// everything, and the next transaction then starts the WAL file over — a checkpoint on another
-/// connection, racing the writer's commits, let the file grow without end.
-fn checkpoint(conn: &Connection) {
-    if let Err(error) = conn.query_row("pragma wal_checkpoint(passive)", [], |_| Ok(())) {
-        tracing::warn!(%error, "WAL checkpoint failed; the next one retries");
-    }
 }
 
 /// The open transaction units are gathered in, each inside the savepoint `unit`.
@@ -204,6 +280,8 @@ struct Batch {
     savepoint_clean: bool,
     /// Units run in this transaction, failed ones included.
     units: usize,
+    /// Whether a unit asked for the queued entries to be indexed in this commit.
+    index_requested: bool,
 }
 
 impl Batch {
@@ -229,6 +307,7 @@ impl Batch {
                     succeeded: Acknowledgements::new(),
                     savepoint_clean: true,
                     units: 0,
+                    index_requested: false,
                 },
                 Err(error) => {
                     abandon(conn);
@@ -238,6 +317,7 @@ impl Batch {
             },
         };
         batch.units += 1;
+        batch.index_requested |= unit.index;
         match run_unit(conn, unit.work) {
             Ok(value) => {
                 batch.succeeded.push((unit.reply, value));
@@ -264,10 +344,11 @@ impl Batch {
         }
     }
 
-    /// Indexes the batch's entries and commits. Returns the units to answer once durable; when
-    /// the commit fails they have been answered with the error already.
-    fn commit(self, conn: &mut Connection) -> Acknowledgements {
-        match index_pending(conn).and_then(|()| run_cached(conn, &["COMMIT"])) {
+    /// Commits, first indexing every queued entry when `index`. Returns the units to answer once
+    /// durable; when the commit fails they have been answered with the error already.
+    fn commit(self, conn: &mut Connection, index: bool) -> Acknowledgements {
+        let indexed = if index { index_pending(conn) } else { Ok(()) };
+        match indexed.and_then(|()| run_cached(conn, &["COMMIT"])) {
             Ok(()) => self.succeeded,
             Err(error) => {
                 self.fail(conn, &convert::db(error).to_string());
@@ -295,9 +376,9 @@ fn run_cached(conn: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Adds the entries written in this transaction to the full-text index, all in one statement
-/// after the last savepoint, so that FTS5 writes one index segment per commit (see migration
-/// 0008), each as `search_text` renders it (migration 0012).
+/// Adds every queued entry to the full-text index, all in one statement after the last
+/// savepoint, so that FTS5 writes one index segment (see migration 0008), each entry as
+/// `search_text` renders it (migration 0012).
 pub(crate) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "insert into thread_entry_fts (rowid, title, body) \

@@ -11,6 +11,7 @@
 //! Statements run through rusqlite on the calling thread ([`sql`]); sqlx only applies the
 //! migrations, so databases migrated by earlier versions keep their history.
 
+mod checkpointer;
 mod convert;
 mod group_commit;
 mod outbox;
@@ -79,14 +80,18 @@ impl SqliteStore {
         let mut writer = open_connection(&path, false)?;
         index_queued_entries(&mut writer)?;
         let wal = wal_file(&writer, &path)?;
+        let checkpointer = match wal {
+            Some(_) => Some(open_connection(&path, false)?),
+            None => None,
+        };
+        let writer = GroupCommit::start(writer, wal, checkpointer)?;
         let opener_path = path.clone();
-        let readers = ReaderPool::new(READ_CONNECTIONS, move || {
-            open_connection(&opener_path, true)
-        });
-        Ok(Self {
-            writer: GroupCommit::start(writer, wal)?,
-            readers,
-        })
+        let readers = ReaderPool::new(
+            READ_CONNECTIONS,
+            move || open_connection(&opener_path, true),
+            writer.search_indexer(),
+        );
+        Ok(Self { writer, readers })
     }
 
     /// Closes every connection, checkpointing the WAL.

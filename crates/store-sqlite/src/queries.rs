@@ -1,6 +1,7 @@
 //! The [`Reader`] and [`Writer`] implementations: every SQL statement of the SQLite store.
 
 use crate::convert::{db, ip, micros, opt_time, parsed, time};
+use crate::readers::QueuedIndexing;
 use crate::sql::{QueryBuilder, Row, query};
 use async_trait::async_trait;
 use helpline_core::StoreError;
@@ -38,9 +39,34 @@ use time::OffsetDateTime;
 /// A connection (pooled reader, or the writer inside a transaction) seen as a store reader/writer.
 pub(crate) struct Conn<C>(pub(crate) C);
 
-impl<C: DerefMut<Target = Connection> + Send> Conn<C> {
+impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Conn<C> {
     fn conn(&mut self) -> &mut Connection {
         &mut self.0
+    }
+
+    /// Has every entry queued for full-text indexing indexed, so that a search finds every entry
+    /// committed before it. The writer indexes them in its transaction; a reader outside a
+    /// transaction asks the committer and waits for that commit when any are queued. (A reader
+    /// already inside a transaction cannot see a later commit: there are none such.)
+    async fn index_queued_entries(&mut self) -> Result<(), StoreError> {
+        let Some(indexer) = self.0.search_indexer().cloned() else {
+            return crate::group_commit::index_pending(self.conn()).map_err(db);
+        };
+        if !self.conn().is_autocommit() {
+            return Ok(());
+        }
+        let queued: bool = self
+            .conn()
+            .prepare_cached("select exists (select 1 from fts_pending)")
+            .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+            .map_err(db)?;
+        if queued {
+            indexer.index_queued().await.map_err(|error| match error {
+                helpline_core::Error::Store(error) => error,
+                other => StoreError::Other(Box::new(other)),
+            })?;
+        }
+        Ok(())
     }
 
     /// A search (`text` as [`fts5_query`] made it), newest first: exactly the page one
@@ -650,7 +676,7 @@ fn idempotency_row(row: &Row) -> Result<IdempotencyRecord, StoreError> {
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = Connection> + Send> Reader for Conn<C> {
+impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Reader for Conn<C> {
     async fn job(&mut self, id: JobId) -> Result<Option<Job>, StoreError> {
         crate::outbox::job(self.conn(), id).await
     }
@@ -849,6 +875,7 @@ impl<C: DerefMut<Target = Connection> + Send> Reader for Conn<C> {
                 .map_err(db)?;
             return map_rows(&rows, ticket_row);
         };
+        self.index_queued_entries().await?;
         // A search runs several statements: inside a read transaction of its own (unless the
         // caller's transaction already holds one) they all read the same snapshot.
         let own_transaction = self.conn().is_autocommit();
@@ -1232,7 +1259,7 @@ impl<C: DerefMut<Target = Connection> + Send> Reader for Conn<C> {
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = Connection> + Send> Writer for Conn<C> {
+impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Writer for Conn<C> {
     async fn insert_job(&mut self, job: &NewJob, now: OffsetDateTime) -> Result<JobId, StoreError> {
         crate::outbox::insert_job(self.conn(), job, now).await
     }

@@ -1,5 +1,6 @@
 //! The read-only connections: a small pool, opened on first need and kept.
 
+use crate::group_commit::SearchIndexer;
 use helpline_core::StoreError;
 use rusqlite::Connection;
 use std::ops::{Deref, DerefMut};
@@ -14,18 +15,22 @@ pub(crate) struct ReaderPool {
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
     open: Opener,
+    indexer: SearchIndexer,
 }
 
 impl ReaderPool {
-    /// A pool of up to `size` connections made by `open`.
+    /// A pool of up to `size` connections made by `open`; its readers have the entries queued
+    /// for full-text indexing indexed through `indexer` before they search.
     pub(crate) fn new(
         size: usize,
         open: impl Fn() -> Result<Connection, StoreError> + Send + Sync + 'static,
+        indexer: SearchIndexer,
     ) -> Self {
         Self {
             idle: Mutex::new(Vec::with_capacity(size)),
             permits: Semaphore::new(size),
             open: Box::new(open),
+            indexer,
         }
     }
 
@@ -58,6 +63,25 @@ pub(crate) struct PooledReader<'p> {
     conn: Option<Connection>,
     pool: &'p ReaderPool,
     _permit: SemaphorePermit<'p>,
+}
+
+/// How a connection gets the entries queued for full-text indexing indexed before it searches.
+pub(crate) trait QueuedIndexing {
+    /// The committer's handle for a pooled reader. `None` for the writer's connection, which
+    /// indexes them itself, inside its transaction.
+    fn search_indexer(&self) -> Option<&SearchIndexer>;
+}
+
+impl QueuedIndexing for PooledReader<'_> {
+    fn search_indexer(&self) -> Option<&SearchIndexer> {
+        Some(&self.pool.indexer)
+    }
+}
+
+impl QueuedIndexing for &mut Connection {
+    fn search_indexer(&self) -> Option<&SearchIndexer> {
+        None
+    }
 }
 
 impl Deref for PooledReader<'_> {
