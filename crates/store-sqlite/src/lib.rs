@@ -6,7 +6,10 @@
 //! batch committed meanwhile ([syncer]), and each caller is answered only after that sync.
 //! Transactions start with `BEGIN IMMEDIATE`: another process writing the same file (the CLI
 //! while the server runs) waits up to `busy_timeout` instead of failing with `SQLITE_BUSY`.
-//! Reads use a small pool of read-only connections, which WAL lets run alongside the writer.
+//! Reads use a small pool of read-only connections, which WAL lets run alongside the writer. A
+//! third thread copies the WAL back into the database file ([checkpoints](checkpointer)). New
+//! entries are added to the full-text index every few commits, and before any search (see
+//! [group commit](group_commit)).
 //!
 //! Statements run through rusqlite on the calling thread ([`sql`]); sqlx only applies the
 //! migrations, so databases migrated by earlier versions keep their history.

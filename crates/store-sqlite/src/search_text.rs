@@ -18,8 +18,9 @@ use std::borrow::Cow;
 
 /// Registers `search_text(body, format)` on `conn`: the body itself for text entries, the text
 /// of an HTML body (tags dropped, character references decoded) for HTML ones. Whoever writes
-/// `thread_entry` outside the store needs it (the index's triggers call it), and indexes what
-/// it queued before committing (migration 0008) with it:
+/// `thread_entry` outside the store needs it: the index's triggers call it. What an insert
+/// queues (migration 0008) the store indexes in a later commit, at the latest before its next
+/// search or when it next opens the database; an outside writer may also index it at once:
 ///
 /// ```sql
 /// insert into thread_entry_fts (rowid, title, body)
