@@ -159,6 +159,107 @@ pub async fn seeded_catalogues(store: &dyn Store) {
     assert!(r.staff().await.expect("staff").is_empty());
 }
 
+/// A ticket read with its catalogues sees every catalogue change committed before it, also
+/// when an earlier read kept the catalogues (the PostgreSQL store keeps them between requests),
+/// and a unit of work sees its own changes.
+pub async fn ticket_views_see_catalogue_changes_at_once(store: &dyn Store) {
+    let opened = open_ticket(
+        store,
+        &DeskSettings::default(),
+        new_ticket("catalogue-reader@example.com"),
+        Actor::system(),
+    )
+    .await
+    .expect("ticket opened");
+    let number = opened.ticket.number.clone();
+    let read = |number: TicketNumber| async move {
+        let mut r = store.reader().await.expect("reader");
+        let (ticket, customer) = r
+            .ticket_with_customer(&number)
+            .await
+            .expect("ticket")
+            .expect("ticket exists");
+        assert_eq!(customer.map(|c| c.id), Some(ticket.user_id));
+        let first = r.catalog().await.expect("catalog");
+        assert_eq!(
+            r.catalog().await.expect("again"),
+            first,
+            "read twice, the same"
+        );
+        first
+    };
+    let before = read(number.clone()).await;
+    assert_eq!(read(number.clone()).await, before, "nothing changed");
+
+    let (department, status) = store
+        .write(|tx| {
+            Box::pin(async move {
+                let now = helpline_core::now();
+                let department = tx
+                    .insert_department(
+                        &NewDepartment {
+                            name: "Escalations".into(),
+                        },
+                        now,
+                    )
+                    .await?;
+                let status = tx
+                    .insert_status(&NewStatus {
+                        name: "Waiting on vendor".into(),
+                        state: StatusState::Open,
+                        allow_reopen: false,
+                    })
+                    .await?;
+                Ok((department, status))
+            })
+        })
+        .await
+        .expect("catalogue changes");
+    let after = read(number.clone()).await;
+    assert!(after.departments.contains(&department), "{after:?}");
+    assert!(after.statuses.contains(&status), "{after:?}");
+    assert_eq!(after.departments.len(), before.departments.len() + 1);
+
+    let staff = store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .insert_staff(
+                        &NewStaff {
+                            username: "vera".into(),
+                            name: "Vera Vendor".into(),
+                            email: email("vera@example.com"),
+                            department_id: department.id,
+                        },
+                        helpline_core::now(),
+                    )
+                    .await?)
+            })
+        })
+        .await
+        .expect("staff added");
+    assert_eq!(read(number.clone()).await.staff, vec![staff]);
+
+    // Inside a unit of work: its own change, not yet committed.
+    let priority = store
+        .write(|tx| {
+            Box::pin(async move {
+                let priority = tx
+                    .insert_priority(&NewPriority {
+                        name: "Critical".into(),
+                        urgency: 1,
+                    })
+                    .await?;
+                let lists = tx.catalog().await?;
+                assert!(lists.priorities.contains(&priority), "{lists:?}");
+                Ok(priority)
+            })
+        })
+        .await
+        .expect("priority added");
+    assert!(read(number).await.priorities.contains(&priority));
+}
+
 /// Departments, topics and staff insert, list, look up, and refuse duplicates.
 pub async fn catalogue_inserts_and_uniqueness(store: &dyn Store) {
     let (billing, topic, staff) = store

@@ -37,6 +37,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@cases $factory,
             seeded_catalogues,
             catalogue_inserts_and_uniqueness,
+            ticket_views_see_catalogue_changes_at_once,
             find_or_create_user_is_case_insensitive,
             concurrent_find_or_create_makes_one_user,
             users_page_by_id,

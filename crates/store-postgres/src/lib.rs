@@ -6,12 +6,14 @@
 //! connections under READ COMMITTED, so the queries themselves keep find-or-create, ticket
 //! numbers, counters and file deduplication race-free (see `queries`). Reads use the same pool.
 
+mod catalog_cache;
 mod convert;
 mod outbox;
 mod queries;
 pub mod testing;
 
 use async_trait::async_trait;
+use catalog_cache::{CachingReader, CatalogCache};
 use helpline_core::store::{ErasedWork, Reader, Store};
 use helpline_core::{Error, StoreError};
 use queries::Conn;
@@ -20,6 +22,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::any::Any;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Connections kept open at most. Writers and readers share them; beyond this many, units of
@@ -40,6 +43,7 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: PgPool,
+    catalog: Arc<CatalogCache>,
 }
 
 impl PostgresStore {
@@ -78,7 +82,10 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migration(Box::new(e)))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            catalog: Arc::default(),
+        })
     }
 
     /// Closes every connection, waiting for the ones in use to be returned.
@@ -103,7 +110,11 @@ impl Store for PostgresStore {
 
     async fn reader(&self) -> Result<Box<dyn Reader + '_>, StoreError> {
         let conn = self.pool.acquire().await.map_err(convert::db)?;
-        Ok(Box::new(Conn(conn)))
+        Ok(Box::new(Conn(CachingReader {
+            conn,
+            cache: Arc::clone(&self.catalog),
+            seen_version: None,
+        })))
     }
 
     async fn write_erased(&self, work: ErasedWork) -> Result<Box<dyn Any + Send>, Error> {

@@ -5,6 +5,7 @@
 //! constraint that decides it, with `on conflict`, and never lets a collision abort the
 //! transaction.
 
+use crate::catalog_cache::CatalogCopy;
 use crate::convert::{db, ip, parsed};
 use async_trait::async_trait;
 use helpline_core::StoreError;
@@ -43,7 +44,7 @@ use time::OffsetDateTime;
 /// A connection (pooled reader, or the writer inside a transaction) seen as a store reader/writer.
 pub(crate) struct Conn<C>(pub(crate) C);
 
-impl<C: DerefMut<Target = PgConnection> + Send> Conn<C> {
+impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Conn<C> {
     fn conn(&mut self) -> &mut PgConnection {
         &mut self.0
     }
@@ -124,7 +125,9 @@ macro_rules! priority_select {
 /// The five catalogues in one statement (one round trip instead of five): every table's rows
 /// with the columns its own row reader takes, the others null, told apart by `kind` and each in
 /// id order.
+/// The five catalogues and the counter they were read at (migration 0013), on every row.
 const CATALOG_SELECT: &str = "\
+    select c.*, (select version from catalog_version) as catalog_version from (\
     select 'department' as kind, department_id as id, null::bigint as status_id, \
         null::bigint as priority_id, department_id, null::bigint as topic_id, \
         null::bigint as staff_id, name, null::text as state, null::boolean as allow_reopen, \
@@ -137,7 +140,7 @@ const CATALOG_SELECT: &str = "\
     union all select 'status', status_id, status_id, null, null, null, null, name, state, \
         allow_reopen, is_default, null, null, null, null, null from ticket_status \
     union all select 'topic', topic_id, null, priority_id, department_id, topic_id, null, name, \
-        null, null, null, null, active, created_at, null, null from help_topic \
+        null, null, null, null, active, created_at, null, null from help_topic) c \
     order by kind, id";
 
 macro_rules! event_select {
@@ -526,7 +529,7 @@ fn content_size(content: &[u8]) -> i64 {
     i64::try_from(content.len()).unwrap_or(i64::MAX)
 }
 
-impl<C: DerefMut<Target = PgConnection> + Send> Conn<C> {
+impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Conn<C> {
     /// The id of the content row for `file`, inserted unless equal content is already stored.
     async fn store_file(
         &mut self,
@@ -898,7 +901,7 @@ fn idempotency_row(row: &PgRow) -> Result<IdempotencyRecord, StoreError> {
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
+impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C> {
     async fn job(&mut self, id: JobId) -> Result<Option<Job>, StoreError> {
         crate::outbox::job(self.conn(), id).await
     }
@@ -1097,7 +1100,8 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
              c.organization_id as customer_organization_id, \
              c.created_at as customer_created_at, c.updated_at as customer_updated_at, \
              array(select e.address from user_email e where e.user_id = t.user_id \
-                   order by e.user_email_id) as customer_addresses \
+                   order by e.user_email_id) as customer_addresses, \
+             (select version from catalog_version) as catalog_version \
              from (",
             ticket_select!(),
             "where number = $1) t left join users c on c.user_id = t.user_id"
@@ -1109,6 +1113,9 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
         let Some(row) = row else {
             return Ok(None);
         };
+        if let Some((_, seen)) = self.0.catalog_copy() {
+            *seen = Some(row.try_get("catalog_version").map_err(db)?);
+        }
         Ok(Some((ticket_row(&row)?, customer_row(&row)?)))
     }
 
@@ -1368,12 +1375,19 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
     }
 
     async fn catalog(&mut self) -> Result<CatalogLists, StoreError> {
+        if let Some((cache, Some(seen))) = self.0.catalog_copy()
+            && let Some(lists) = cache.at(*seen)
+        {
+            return Ok(lists);
+        }
         let rows = query(CATALOG_SELECT)
             .fetch_all(self.conn())
             .await
             .map_err(db)?;
         let mut lists = CatalogLists::default();
+        let mut version = None;
         for row in &rows {
+            version = Some(row.try_get::<i64, _>("catalog_version").map_err(db)?);
             let kind: &str = row.try_get("kind").map_err(db)?;
             match kind {
                 "department" => lists.departments.push(department_row(row)?),
@@ -1387,6 +1401,9 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
                     )));
                 }
             }
+        }
+        if let (Some((cache, _)), Some(version)) = (self.0.catalog_copy(), version) {
+            cache.keep(version, &lists);
         }
         Ok(lists)
     }
@@ -1557,7 +1574,7 @@ impl<C: DerefMut<Target = PgConnection> + Send> Reader for Conn<C> {
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = PgConnection> + Send> Writer for Conn<C> {
+impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Writer for Conn<C> {
     async fn insert_job(&mut self, job: &NewJob, now: OffsetDateTime) -> Result<JobId, StoreError> {
         crate::outbox::insert_job(self.conn(), job, now).await
     }
