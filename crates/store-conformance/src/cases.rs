@@ -172,19 +172,36 @@ pub async fn ticket_views_see_catalogue_changes_at_once(store: &dyn Store) {
     .await
     .expect("ticket opened");
     let number = opened.ticket.number.clone();
+    let customer = opened.ticket.user_id;
+    // Read as a ticket's view reads them, and as a listing's does: the same.
     let read = |number: TicketNumber| async move {
         let mut r = store.reader().await.expect("reader");
-        let (ticket, customer) = r
+        let (ticket, owner) = r
             .ticket_with_customer(&number)
             .await
             .expect("ticket")
             .expect("ticket exists");
-        assert_eq!(customer.map(|c| c.id), Some(ticket.user_id));
+        assert_eq!(owner.map(|c| c.id), Some(ticket.user_id));
         let first = r.catalog().await.expect("catalog");
         assert_eq!(
             r.catalog().await.expect("again"),
             first,
             "read twice, the same"
+        );
+        let mut r = store.reader().await.expect("reader");
+        let listed = r
+            .tickets(&TicketQuery {
+                customer: Some(customer),
+                limit: 10,
+                ..TicketQuery::default()
+            })
+            .await
+            .expect("listing");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            r.catalog().await.expect("catalog"),
+            first,
+            "as a listing reads them"
         );
         first
     };

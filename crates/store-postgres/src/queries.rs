@@ -50,11 +50,17 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Conn<C> {
     }
 }
 
+macro_rules! ticket_columns {
+    () => {
+        "ticket_id, number, subject, user_id, department_id, topic_id, status_id, \
+         priority_id, source, ip, assignee_id, is_answered, due_at, created_at, updated_at, \
+         last_message_at, last_response_at, closed_at, reopened_at "
+    };
+}
+
 macro_rules! ticket_select {
     () => {
-        "select ticket_id, number, subject, user_id, department_id, topic_id, status_id, \
-         priority_id, source, ip, assignee_id, is_answered, due_at, created_at, updated_at, \
-         last_message_at, last_response_at, closed_at, reopened_at from ticket "
+        concat!("select ", ticket_columns!(), "from ticket ")
     };
 }
 
@@ -781,7 +787,13 @@ fn ticket_statement(
     text: Option<(&str, Span)>,
     limit: u32,
 ) -> QueryBuilder<Postgres> {
-    let mut sql = QueryBuilder::<Postgres>::new(concat!(ticket_select!(), "where true"));
+    // Each row also carries the catalogue counter (migration 0013), so that rendering the page
+    // can use the catalogues this server keeps without reading the counter apart.
+    let mut sql = QueryBuilder::<Postgres>::new(concat!(
+        "select (select version from catalog_version) as catalog_version, ",
+        ticket_columns!(),
+        "from ticket where true"
+    ));
     if let Some(status) = filter.status {
         sql.push(" and status_id = ").push_bind(status.0);
     }
@@ -1143,6 +1155,9 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C>
                 .fetch_all(self.conn())
                 .await
                 .map_err(db)?;
+            if let (Some((_, seen)), Some(row)) = (self.0.catalog_copy(), rows.first()) {
+                *seen = Some(row.try_get("catalog_version").map_err(db)?);
+            }
             return map_rows(&rows, ticket_row);
         };
         let conn = self.conn();
