@@ -24,6 +24,11 @@ pub(crate) const CHECKPOINT_FRAMES: u32 = 3_072;
 /// Frames a pass may leave for the writer to copy itself; more, and another pass is asked for.
 const WRITER_FINISHES_AT: i64 = 256;
 
+/// Passes that may chase the commits before the writer finishes whatever is left. Under writes
+/// heavy enough that every pass leaves more than [`WRITER_FINISHES_AT`] frames, chasing on would
+/// never let the WAL start over; the writer's part is then at most what one pass left.
+const MOST_PASSES: u32 = 2;
+
 /// What a pass of the checkpoint left: how many of the WAL's frames are copied.
 #[derive(Debug, Clone, Copy)]
 struct Pass {
@@ -35,6 +40,8 @@ pub(crate) struct Checkpoints {
     helper: Option<Helper>,
     /// Whether the helper is running a pass.
     running: bool,
+    /// Passes run since the checkpoint started.
+    passes: u32,
     /// The WAL's frames when the last checkpoint started.
     frames_at_start: u32,
 }
@@ -45,39 +52,47 @@ struct Helper {
     thread: JoinHandle<()>,
 }
 
+impl Helper {
+    fn start(conn: Connection) -> Result<Self, StoreError> {
+        let (requests, waiting) = mpsc::channel::<()>();
+        let (done, passes) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".to_owned())
+            .spawn(move || {
+                while waiting.recv().is_ok() {
+                    let pass = passive_checkpoint(&conn).map_err(|e| e.to_string());
+                    if done.send(pass).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Ok(Self {
+            requests,
+            passes,
+            thread,
+        })
+    }
+}
+
 impl Checkpoints {
     /// Starts the checkpoint thread on `connection` (a read-write connection to the writer's
     /// database). Without one (no WAL, or the thread could not start) the writer checkpoints
     /// alone, as SQLite itself would.
-    pub(crate) fn start(connection: Option<Connection>) -> Result<Self, StoreError> {
-        let helper = match connection {
-            None => None,
-            Some(conn) => {
-                let (requests, waiting) = mpsc::channel::<()>();
-                let (done, passes) = mpsc::channel();
-                let thread = std::thread::Builder::new()
-                    .name("sqlite-checkpoint".to_owned())
-                    .spawn(move || {
-                        while waiting.recv().is_ok() {
-                            let pass = passive_checkpoint(&conn).map_err(|e| e.to_string());
-                            if done.send(pass).is_err() {
-                                break;
-                            }
-                        }
-                    })
-                    .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
-                Some(Helper {
-                    requests,
-                    passes,
-                    thread,
-                })
+    pub(crate) fn start(connection: Option<Connection>) -> Self {
+        let helper = connection.and_then(|conn| match Helper::start(conn) {
+            Ok(helper) => Some(helper),
+            Err(error) => {
+                tracing::warn!(%error, "no checkpoint thread; the writer checkpoints alone");
+                None
             }
-        };
-        Ok(Self {
+        });
+        Self {
             helper,
             running: false,
+            passes: 0,
             frames_at_start: 0,
-        })
+        }
     }
 
     /// Called by the writer after each commit, with the frames the WAL now holds (`conn` is the
@@ -108,9 +123,12 @@ impl Checkpoints {
             };
             self.running = false;
             match pass {
-                Ok(pass) if i64::from(frames) - pass.copied > WRITER_FINISHES_AT => {
+                Ok(pass)
+                    if i64::from(frames) - pass.copied > WRITER_FINISHES_AT
+                        && self.passes < MOST_PASSES =>
+                {
                     // Much was committed during the pass: another one, still alongside.
-                    self.running = helper.requests.send(()).is_ok();
+                    self.ask_for_pass(conn);
                 }
                 // The rest, between two batches, so the next transaction starts the WAL over.
                 Ok(_) => log_failure(passive_checkpoint(conn)),
@@ -122,7 +140,22 @@ impl Checkpoints {
         }
         if frames - self.frames_at_start >= CHECKPOINT_FRAMES {
             self.frames_at_start = frames;
-            self.running = helper.requests.send(()).is_ok();
+            self.passes = 0;
+            self.ask_for_pass(conn);
+        }
+    }
+
+    /// Has the thread run a pass; when it is gone, runs it here and goes on alone.
+    fn ask_for_pass(&mut self, conn: &Connection) {
+        self.passes += 1;
+        self.running = self
+            .helper
+            .as_ref()
+            .is_some_and(|helper| helper.requests.send(()).is_ok());
+        if !self.running {
+            tracing::warn!("the checkpoint thread stopped; the writer checkpoints alone");
+            self.helper = None;
+            log_failure(passive_checkpoint(conn));
         }
     }
 
@@ -148,5 +181,71 @@ fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<Pass> {
 fn log_failure(result: rusqlite::Result<Pass>) {
     if let Err(error) = result {
         tracing::warn!(%error, "WAL checkpoint failed; the next one retries");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A writer and a checkpoint connection on a WAL database holding a few committed frames.
+    fn database(dir: &std::path::Path) -> (Connection, Connection) {
+        let path = dir.join("wal.db");
+        let writer = Connection::open(&path).expect("writer");
+        writer
+            .execute_batch(
+                "pragma journal_mode = wal; pragma wal_autocheckpoint = 0; \
+                 create table t (x); insert into t values (1), (2), (3);",
+            )
+            .expect("set up");
+        let helper = Connection::open(&path).expect("helper");
+        (writer, helper)
+    }
+
+    /// Reports `first`, then `later` after every commit until no pass is running, as the
+    /// writer would.
+    fn run_to_the_end(checkpoints: &mut Checkpoints, writer: &Connection, first: u32, later: u32) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        checkpoints.after_commit(writer, first);
+        while checkpoints.running {
+            assert!(Instant::now() < deadline, "the checkpoint never finished");
+            std::thread::sleep(Duration::from_millis(5));
+            checkpoints.after_commit(writer, later);
+        }
+    }
+
+    /// Every pass falls far behind (the WAL reported much longer than what the passes find
+    /// copied): after [`MOST_PASSES`] passes the writer finishes, and the WAL is then fully
+    /// copied, so the next transaction starts it over.
+    #[test]
+    fn the_writer_finishes_after_a_bounded_number_of_passes() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (writer, helper) = database(dir.path());
+        let mut checkpoints = Checkpoints::start(Some(helper));
+        run_to_the_end(&mut checkpoints, &writer, 100_000, 100_000);
+        assert_eq!(checkpoints.passes, MOST_PASSES);
+        let (log, copied): (i64, i64) = writer
+            .query_row("pragma wal_checkpoint(passive)", [], |row| {
+                Ok((row.get(1)?, row.get(2)?))
+            })
+            .expect("checkpoint state");
+        assert_eq!(log, copied, "everything copied");
+        checkpoints.stop();
+    }
+
+    /// A pass that caught up is finished by the writer at once; below the threshold nothing
+    /// starts.
+    #[test]
+    fn one_pass_suffices_when_it_catches_up() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let (writer, helper) = database(dir.path());
+        let mut checkpoints = Checkpoints::start(Some(helper));
+        checkpoints.after_commit(&writer, CHECKPOINT_FRAMES - 1);
+        assert!(!checkpoints.running, "below the threshold");
+        // The WAL really holds a few frames: the pass leaves none behind.
+        run_to_the_end(&mut checkpoints, &writer, CHECKPOINT_FRAMES, 10);
+        assert_eq!(checkpoints.passes, 1);
+        checkpoints.stop();
     }
 }

@@ -135,7 +135,7 @@ impl GroupCommit {
         // Weak: the committer stops once every caller's sender is gone.
         let committer = queue.downgrade();
         writer.wal_hook(Some(note_wal_frames));
-        let checkpoints = Checkpoints::start(checkpointer)?;
+        let checkpoints = Checkpoints::start(checkpointer);
         let syncer = Syncer::start(wal, move || {
             if let Some(committer) = committer.upgrade() {
                 let _ = committer.blocking_send(Message::Synced);
@@ -260,11 +260,10 @@ fn hand_over(
     since_indexing: &mut u32,
 ) -> bool {
     *since_indexing += 1;
-    let index = batch.index_requested || *since_indexing >= INDEX_EVERY;
-    let committed = batch.commit(conn, index);
-    if index {
+    if (batch.index_requested || *since_indexing >= INDEX_EVERY) && index_queued_entries(conn) {
         *since_indexing = 0;
     }
+    let committed = batch.commit(conn);
     let handed = !committed.is_empty();
     syncer.acknowledge_when_durable(committed);
     checkpoints.after_commit(conn, WAL_FRAMES.with(Cell::get));
@@ -344,11 +343,10 @@ impl Batch {
         }
     }
 
-    /// Commits, first indexing every queued entry when `index`. Returns the units to answer once
-    /// durable; when the commit fails they have been answered with the error already.
-    fn commit(self, conn: &mut Connection, index: bool) -> Acknowledgements {
-        let indexed = if index { index_pending(conn) } else { Ok(()) };
-        match indexed.and_then(|()| run_cached(conn, &["COMMIT"])) {
+    /// Commits. Returns the units to answer once durable; when the commit fails they have been
+    /// answered with the error already.
+    fn commit(self, conn: &mut Connection) -> Acknowledgements {
+        match run_cached(conn, &["COMMIT"]) {
             Ok(()) => self.succeeded,
             Err(error) => {
                 self.fail(conn, &convert::db(error).to_string());
@@ -374,6 +372,24 @@ fn run_cached(conn: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
         conn.prepare_cached(sql)?.execute([])?;
     }
     Ok(())
+}
+
+/// Indexes the queued entries in the open transaction, inside a savepoint of their own: when that
+/// fails (an entry written outside the store whose text the index cannot take, say), the
+/// entries stay queued, the failure is logged, and the batch's units still commit. Returns
+/// whether the queue was indexed.
+fn index_queued_entries(conn: &Connection) -> bool {
+    let indexed = run_cached(conn, &["SAVEPOINT fts"])
+        .and_then(|()| index_pending(conn))
+        .and_then(|()| run_cached(conn, &["RELEASE fts"]));
+    match indexed {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::error!(%error, "full-text indexing failed; the entries stay queued");
+            let _ = run_cached(conn, &["ROLLBACK TO fts", "RELEASE fts"]);
+            false
+        }
+    }
 }
 
 /// Adds every queued entry to the full-text index, all in one statement after the last

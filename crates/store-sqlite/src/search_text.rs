@@ -13,6 +13,7 @@
 //! the stored bodies, do not apply to HTML entries.
 
 use rusqlite::functions::FunctionFlags;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Result};
 use std::borrow::Cow;
 
@@ -34,14 +35,26 @@ pub fn register(conn: &Connection) -> Result<()> {
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let body: Option<String> = ctx.get(0)?;
-            let format: Option<String> = ctx.get(1)?;
+            let body = text_of(ctx.get_raw(0));
+            let format = text_of(ctx.get_raw(1));
             Ok(body.map(|body| match format.as_deref() {
                 Some("html") => html_words(&body).into_owned(),
-                _ => body,
+                _ => body.into_owned(),
             }))
         },
     )
+}
+
+/// A value as text, whatever its type: the store writes text, but a row written by someone else
+/// may hold a blob or a number, and the full-text index must take every row (an error here
+/// would keep every other entry queued for indexing with it).
+fn text_of(value: ValueRef<'_>) -> Option<Cow<'_, str>> {
+    match value {
+        ValueRef::Null => None,
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => Some(String::from_utf8_lossy(bytes)),
+        ValueRef::Integer(number) => Some(Cow::Owned(number.to_string())),
+        ValueRef::Real(number) => Some(Cow::Owned(number.to_string())),
+    }
 }
 
 /// The text of an HTML fragment: every tag and comment becomes a space (so that `a<br>b` stays
@@ -122,6 +135,38 @@ fn reference(text: &str, out: &mut String) -> usize {
 #[cfg(test)]
 mod tests {
     use super::html_words;
+
+    /// Values of every type are rendered, none refused: one refused row would keep every entry
+    /// queued with it out of the index.
+    #[test]
+    fn values_of_any_type_are_text() {
+        let conn = rusqlite::Connection::open_in_memory().expect("in-memory database");
+        super::register(&conn).expect("register");
+        let render = |sql: &str| -> Option<String> {
+            conn.query_row(sql, [], |row| row.get(0)).expect("rendered")
+        };
+        assert_eq!(
+            render("select search_text('plain <b>text</b>', 'text')").as_deref(),
+            Some("plain <b>text</b>")
+        );
+        assert_eq!(
+            render("select search_text('<p>one</p>two', 'html')").as_deref(),
+            Some(" one two")
+        );
+        assert_eq!(
+            render("select search_text(x'6869', 'text')").as_deref(),
+            Some("hi")
+        );
+        assert_eq!(
+            render("select search_text(x'3c623e6869', x'68746d6c')").as_deref(),
+            Some(" hi")
+        );
+        assert_eq!(
+            render("select search_text(42, null)").as_deref(),
+            Some("42")
+        );
+        assert_eq!(render("select search_text(null, 'html')"), None);
+    }
 
     fn words(html: &str) -> Vec<String> {
         html_words(html)
