@@ -4,10 +4,13 @@
 -- out of date: every statement that changes one of the five tables adds one to it, in the same
 -- transaction. A server reads the counter with the ticket (same statement) and reads the
 -- catalogues again only when it moved, so several servers on one database never show a
--- catalogue older than the ticket they read.
+-- catalogue older than the ticket they read. Each move also draws a new random stamp: a
+-- database restored or recovered to an earlier point while servers run counts the same numbers
+-- again, and the stamp tells those apart.
 create table catalog_version (
     only_row boolean primary key default true check (only_row),
-    version bigint not null
+    version bigint not null,
+    stamp uuid not null default gen_random_uuid()
 );
 insert into catalog_version (version) values (1);
 
@@ -16,7 +19,7 @@ insert into catalog_version (version) values (1);
 create function bump_catalog_version() returns trigger
 language plpgsql set search_path from current as $$
 begin
-    update catalog_version set version = version + 1;
+    update catalog_version set version = version + 1, stamp = gen_random_uuid();
     return null;
 end;
 $$;

@@ -17,26 +17,30 @@ use sqlx::postgres::PgConnection;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The last catalogues read, with the counter they were read at.
+/// The last catalogues read, with the counter they were read at: `<number>:<stamp>` as the
+/// statements read it, the stamp drawn anew at every change (a database rewound to an earlier
+/// point counts the same numbers again).
 #[derive(Default)]
 pub(crate) struct CatalogCache {
-    copy: Mutex<Option<(i64, CatalogLists)>>,
+    copy: Mutex<Option<(String, CatalogLists)>>,
 }
 
 impl CatalogCache {
     /// The catalogues as of `version`, when that is what is kept.
-    pub(crate) fn at(&self, version: i64) -> Option<CatalogLists> {
+    pub(crate) fn at(&self, version: &str) -> Option<CatalogLists> {
         match &*self.copy.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some((kept, lists)) if *kept == version => Some(lists.clone()),
+            Some((kept, lists)) if kept == version => Some(lists.clone()),
             _ => None,
         }
     }
 
-    /// Keeps `lists`, read at `version`, unless something newer is kept already.
-    pub(crate) fn keep(&self, version: i64, lists: &CatalogLists) {
+    /// Keeps `lists`, read at `version`, in place of what was kept. (Two readers racing may
+    /// leave the older of their two copies: the next reader then finds it out of date and reads
+    /// the catalogues again.)
+    pub(crate) fn keep(&self, version: &str, lists: &CatalogLists) {
         let mut copy = self.copy.lock().unwrap_or_else(PoisonError::into_inner);
-        if copy.as_ref().is_none_or(|(kept, _)| *kept < version) {
-            *copy = Some((version, lists.clone()));
+        if copy.as_ref().is_none_or(|(kept, _)| kept != version) {
+            *copy = Some((version.to_owned(), lists.clone()));
         }
     }
 }
@@ -46,7 +50,9 @@ impl CatalogCache {
 pub(crate) struct CachingReader {
     pub(crate) conn: PoolConnection<Postgres>,
     pub(crate) cache: Arc<CatalogCache>,
-    pub(crate) seen_version: Option<i64>,
+    /// Set by a ticket statement and taken by the next catalogue read: it vouches for the
+    /// copy only right after the ticket it came with.
+    pub(crate) seen_version: Option<String>,
 }
 
 impl Deref for CachingReader {
@@ -68,17 +74,17 @@ impl DerefMut for CachingReader {
 pub(crate) trait CatalogCopy {
     /// The shared copy and the counter the last ticket statement saw, when this connection
     /// uses the copy.
-    fn catalog_copy(&mut self) -> Option<(&CatalogCache, &mut Option<i64>)>;
+    fn catalog_copy(&mut self) -> Option<(&CatalogCache, &mut Option<String>)>;
 }
 
 impl CatalogCopy for CachingReader {
-    fn catalog_copy(&mut self) -> Option<(&CatalogCache, &mut Option<i64>)> {
+    fn catalog_copy(&mut self) -> Option<(&CatalogCache, &mut Option<String>)> {
         Some((&self.cache, &mut self.seen_version))
     }
 }
 
 impl CatalogCopy for &mut PgConnection {
-    fn catalog_copy(&mut self) -> Option<(&CatalogCache, &mut Option<i64>)> {
+    fn catalog_copy(&mut self) -> Option<(&CatalogCache, &mut Option<String>)> {
         None
     }
 }

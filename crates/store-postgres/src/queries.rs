@@ -50,17 +50,11 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Conn<C> {
     }
 }
 
-macro_rules! ticket_columns {
-    () => {
-        "ticket_id, number, subject, user_id, department_id, topic_id, status_id, \
-         priority_id, source, ip, assignee_id, is_answered, due_at, created_at, updated_at, \
-         last_message_at, last_response_at, closed_at, reopened_at "
-    };
-}
-
 macro_rules! ticket_select {
     () => {
-        concat!("select ", ticket_columns!(), "from ticket ")
+        "select ticket_id, number, subject, user_id, department_id, topic_id, status_id, \
+         priority_id, source, ip, assignee_id, is_answered, due_at, created_at, updated_at, \
+         last_message_at, last_response_at, closed_at, reopened_at from ticket "
     };
 }
 
@@ -133,7 +127,7 @@ macro_rules! priority_select {
 /// id order.
 /// The five catalogues and the counter they were read at (migration 0013), on every row.
 const CATALOG_SELECT: &str = "\
-    select c.*, (select version from catalog_version) as catalog_version from (\
+    select c.*, (select version || ':' || stamp from catalog_version) as catalog_version from (\
     select 'department' as kind, department_id as id, null::bigint as status_id, \
         null::bigint as priority_id, department_id, null::bigint as topic_id, \
         null::bigint as staff_id, name, null::text as state, null::boolean as allow_reopen, \
@@ -787,13 +781,7 @@ fn ticket_statement(
     text: Option<(&str, Span)>,
     limit: u32,
 ) -> QueryBuilder<Postgres> {
-    // Each row also carries the catalogue counter (migration 0013), so that rendering the page
-    // can use the catalogues this server keeps without reading the counter apart.
-    let mut sql = QueryBuilder::<Postgres>::new(concat!(
-        "select (select version from catalog_version) as catalog_version, ",
-        ticket_columns!(),
-        "from ticket where true"
-    ));
+    let mut sql = QueryBuilder::<Postgres>::new(concat!(ticket_select!(), "where true"));
     if let Some(status) = filter.status {
         sql.push(" and status_id = ").push_bind(status.0);
     }
@@ -1113,7 +1101,7 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C>
              c.created_at as customer_created_at, c.updated_at as customer_updated_at, \
              array(select e.address from user_email e where e.user_id = t.user_id \
                    order by e.user_email_id) as customer_addresses, \
-             (select version from catalog_version) as catalog_version \
+             (select version || ':' || stamp from catalog_version) as catalog_version \
              from (",
             ticket_select!(),
             "where number = $1) t left join users c on c.user_id = t.user_id"
@@ -1155,9 +1143,6 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C>
                 .fetch_all(self.conn())
                 .await
                 .map_err(db)?;
-            if let (Some((_, seen)), Some(row)) = (self.0.catalog_copy(), rows.first()) {
-                *seen = Some(row.try_get("catalog_version").map_err(db)?);
-            }
             return map_rows(&rows, ticket_row);
         };
         let conn = self.conn();
@@ -1390,8 +1375,9 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C>
     }
 
     async fn catalog(&mut self) -> Result<CatalogLists, StoreError> {
-        if let Some((cache, Some(seen))) = self.0.catalog_copy()
-            && let Some(lists) = cache.at(*seen)
+        if let Some((cache, seen)) = self.0.catalog_copy()
+            && let Some(seen) = seen.take()
+            && let Some(lists) = cache.at(&seen)
         {
             return Ok(lists);
         }
@@ -1402,7 +1388,7 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C>
         let mut lists = CatalogLists::default();
         let mut version = None;
         for row in &rows {
-            version = Some(row.try_get::<i64, _>("catalog_version").map_err(db)?);
+            version = Some(row.try_get::<String, _>("catalog_version").map_err(db)?);
             let kind: &str = row.try_get("kind").map_err(db)?;
             match kind {
                 "department" => lists.departments.push(department_row(row)?),
@@ -1418,7 +1404,7 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C>
             }
         }
         if let (Some((cache, _)), Some(version)) = (self.0.catalog_copy(), version) {
-            cache.keep(version, &lists);
+            cache.keep(&version, &lists);
         }
         Ok(lists)
     }
