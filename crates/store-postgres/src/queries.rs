@@ -125,9 +125,18 @@ macro_rules! priority_select {
 /// The five catalogues in one statement (one round trip instead of five): every table's rows
 /// with the columns its own row reader takes, the others null, told apart by `kind` and each in
 /// id order.
-/// The five catalogues and the counter they were read at (migration 0013), on every row.
-const CATALOG_SELECT: &str = "\
-    select c.*, (select version || ':' || stamp from catalog_version) as catalog_version from (\
+/// The catalogue counter (migration 0013) as a column: `<number>:<stamp>`.
+macro_rules! catalog_version_column {
+    () => {
+        "(select version || ':' || stamp from catalog_version) as catalog_version"
+    };
+}
+
+/// The five catalogues and the counter they were read at, on every row.
+const CATALOG_SELECT: &str = concat!(
+    "select c.*, ",
+    catalog_version_column!(),
+    " from (\
     select 'department' as kind, department_id as id, null::bigint as status_id, \
         null::bigint as priority_id, department_id, null::bigint as topic_id, \
         null::bigint as staff_id, name, null::text as state, null::boolean as allow_reopen, \
@@ -141,7 +150,8 @@ const CATALOG_SELECT: &str = "\
         allow_reopen, is_default, null, null, null, null, null from ticket_status \
     union all select 'topic', topic_id, null, priority_id, department_id, topic_id, null, name, \
         null, null, null, null, active, created_at, null, null from help_topic) c \
-    order by kind, id";
+    order by kind, id"
+);
 
 macro_rules! event_select {
     () => {
@@ -1101,8 +1111,9 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C>
              c.created_at as customer_created_at, c.updated_at as customer_updated_at, \
              array(select e.address from user_email e where e.user_id = t.user_id \
                    order by e.user_email_id) as customer_addresses, \
-             (select version || ':' || stamp from catalog_version) as catalog_version \
-             from (",
+             ",
+            catalog_version_column!(),
+            " from (",
             ticket_select!(),
             "where number = $1) t left join users c on c.user_id = t.user_id"
         ))
@@ -1386,9 +1397,7 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C>
             .await
             .map_err(db)?;
         let mut lists = CatalogLists::default();
-        let mut version = None;
         for row in &rows {
-            version = Some(row.try_get::<String, _>("catalog_version").map_err(db)?);
             let kind: &str = row.try_get("kind").map_err(db)?;
             match kind {
                 "department" => lists.departments.push(department_row(row)?),
@@ -1403,6 +1412,11 @@ impl<C: DerefMut<Target = PgConnection> + CatalogCopy + Send> Reader for Conn<C>
                 }
             }
         }
+        let version = rows
+            .first()
+            .map(|row| row.try_get::<String, _>("catalog_version"))
+            .transpose()
+            .map_err(db)?;
         if let (Some((cache, _)), Some(version)) = (self.0.catalog_copy(), version) {
             cache.keep(&version, &lists);
         }

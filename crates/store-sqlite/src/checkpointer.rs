@@ -103,60 +103,61 @@ impl Checkpoints {
             // The WAL started over.
             self.frames_at_start = 0;
         }
-        let Some(helper) = &self.helper else {
-            if frames - self.frames_at_start >= CHECKPOINT_FRAMES {
-                self.frames_at_start = frames;
-                log_failure(passive_checkpoint(conn));
-            }
-            return;
-        };
         if self.running {
-            let pass = match helper.passes.try_recv() {
-                Err(mpsc::TryRecvError::Empty) => return,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    tracing::warn!("the checkpoint thread stopped; the writer checkpoints alone");
-                    self.helper = None;
-                    self.running = false;
-                    return;
-                }
-                Ok(pass) => pass,
-            };
-            self.running = false;
-            match pass {
-                Ok(pass)
-                    if i64::from(frames) - pass.copied > WRITER_FINISHES_AT
-                        && self.passes < MOST_PASSES =>
-                {
-                    // Much was committed during the pass: another one, still alongside.
-                    self.ask_for_pass(conn);
-                }
-                // The rest, between two batches, so the next transaction starts the WAL over.
-                Ok(_) => log_failure(passive_checkpoint(conn)),
-                Err(error) => {
-                    tracing::warn!(%error, "WAL checkpoint failed; the next one retries");
-                }
-            }
-            return;
-        }
-        if frames - self.frames_at_start >= CHECKPOINT_FRAMES {
+            self.take_pass(conn, frames);
+        } else if frames - self.frames_at_start >= CHECKPOINT_FRAMES {
             self.frames_at_start = frames;
             self.passes = 0;
             self.ask_for_pass(conn);
         }
     }
 
-    /// Has the thread run a pass; when it is gone, runs it here and goes on alone.
+    /// The running pass's outcome, when it is in: another pass when it fell far behind (up to
+    /// [`MOST_PASSES`]), else the writer's part.
+    fn take_pass(&mut self, conn: &Connection, frames: u32) {
+        let Some(helper) = &self.helper else {
+            self.running = false;
+            return;
+        };
+        let pass = match helper.passes.try_recv() {
+            Err(mpsc::TryRecvError::Empty) => return,
+            Err(mpsc::TryRecvError::Disconnected) => {
+                tracing::warn!("the checkpoint thread stopped; the writer checkpoints alone");
+                self.helper = None;
+                self.running = false;
+                return;
+            }
+            Ok(pass) => pass,
+        };
+        self.running = false;
+        match pass {
+            Ok(pass)
+                if i64::from(frames) - pass.copied > WRITER_FINISHES_AT
+                    && self.passes < MOST_PASSES =>
+            {
+                // Much was committed during the pass: another one, still alongside.
+                self.ask_for_pass(conn);
+            }
+            // The rest, between two batches, so the next transaction starts the WAL over.
+            Ok(_) => log_failure(passive_checkpoint(conn)),
+            Err(error) => {
+                tracing::warn!(%error, "WAL checkpoint failed; the next one retries");
+            }
+        }
+    }
+
+    /// Has the thread run a pass; without one (or once it is gone) runs it here.
     fn ask_for_pass(&mut self, conn: &Connection) {
         self.passes += 1;
-        self.running = self
-            .helper
-            .as_ref()
-            .is_some_and(|helper| helper.requests.send(()).is_ok());
-        if !self.running {
+        if let Some(helper) = &self.helper {
+            if helper.requests.send(()).is_ok() {
+                self.running = true;
+                return;
+            }
             tracing::warn!("the checkpoint thread stopped; the writer checkpoints alone");
             self.helper = None;
-            log_failure(passive_checkpoint(conn));
         }
+        log_failure(passive_checkpoint(conn));
     }
 
     /// Waits for a pass under way and stops the thread.

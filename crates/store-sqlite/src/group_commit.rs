@@ -196,7 +196,7 @@ fn run(
     // Whether the syncer holds a commit it has not answered yet.
     let mut syncing = false;
     let mut since_indexing = 0;
-    let mut hand_over = |conn: &mut Connection, batch: Batch| {
+    let mut commit = |conn: &mut Connection, batch: Batch| {
         hand_over(conn, batch, syncer, checkpoints, &mut since_indexing)
     };
     loop {
@@ -205,7 +205,7 @@ fn run(
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
                 if !syncing && let Some(batch) = open.take() {
-                    syncing = hand_over(&mut conn, batch);
+                    syncing = commit(&mut conn, batch);
                     continue;
                 }
                 match queue.blocking_recv() {
@@ -215,9 +215,7 @@ fn run(
             }
         };
         match message {
-            Message::Synced => {
-                syncing = false;
-            }
+            Message::Synced => syncing = false,
             Message::Unit(unit) => {
                 if let Some(failure) = syncer.failure() {
                     let _ = unit.reply.send(Err(unsynced(&failure)));
@@ -225,7 +223,7 @@ fn run(
                 }
                 open = Batch::run(&mut conn, open, unit);
                 if let Some(full) = open.take_if(|batch| batch.units >= MAX_BATCH) {
-                    syncing |= hand_over(&mut conn, full);
+                    syncing |= commit(&mut conn, full);
                 }
             }
         }
@@ -233,7 +231,7 @@ fn run(
     if let Some(mut batch) = open {
         // Leave nothing queued behind.
         batch.index_requested = true;
-        hand_over(&mut conn, batch);
+        commit(&mut conn, batch);
     }
     conn
 }
@@ -260,7 +258,7 @@ fn hand_over(
     since_indexing: &mut u32,
 ) -> bool {
     *since_indexing += 1;
-    if (batch.index_requested || *since_indexing >= INDEX_EVERY) && index_queued_entries(conn) {
+    if (batch.index_requested || *since_indexing >= INDEX_EVERY) && try_index_queue(conn) {
         *since_indexing = 0;
     }
     let committed = batch.commit(conn);
@@ -378,7 +376,7 @@ fn run_cached(conn: &Connection, statements: &[&str]) -> rusqlite::Result<()> {
 /// fails (an entry written outside the store whose text the index cannot take, say), the
 /// entries stay queued, the failure is logged, and the batch's units still commit. Returns
 /// whether the queue was indexed.
-fn index_queued_entries(conn: &Connection) -> bool {
+fn try_index_queue(conn: &Connection) -> bool {
     let indexed = run_cached(conn, &["SAVEPOINT fts"])
         .and_then(|()| index_pending(conn))
         .and_then(|()| run_cached(conn, &["RELEASE fts"]));

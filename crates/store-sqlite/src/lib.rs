@@ -129,8 +129,9 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     Ok(conn)
 }
 
-/// Indexes the entries a migration queued for full-text indexing (0012 queues them all), in one
-/// transaction, before the store takes any write: until then they are not found by searches.
+/// Indexes the entries left queued for full-text indexing — by a migration (0012 queues them
+/// all) or by the last run, whose writer indexes every few commits — in one transaction, before
+/// the store takes any write, so that the first search does not wait for them.
 fn index_queued_entries(writer: &mut Connection) -> Result<(), StoreError> {
     let unavailable = |e: rusqlite::Error| StoreError::Unavailable(Box::new(e));
     let queued: i64 = writer

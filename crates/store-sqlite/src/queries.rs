@@ -48,7 +48,7 @@ impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Conn<C> {
     /// committed before it. The writer indexes them in its transaction; a reader outside a
     /// transaction asks the committer and waits for that commit when any are queued. (A reader
     /// already inside a transaction cannot see a later commit: there are none such.)
-    async fn index_queued_entries(&mut self) -> Result<(), StoreError> {
+    async fn catch_up_search_index(&mut self) -> Result<(), StoreError> {
         let Some(indexer) = self.0.search_indexer().cloned() else {
             return crate::group_commit::index_pending(self.conn()).map_err(db);
         };
@@ -875,7 +875,7 @@ impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Reader for Conn<C
                 .map_err(db)?;
             return map_rows(&rows, ticket_row);
         };
-        self.index_queued_entries().await?;
+        self.catch_up_search_index().await?;
         // A search runs several statements: inside a read transaction of its own (unless the
         // caller's transaction already holds one) they all read the same snapshot.
         let own_transaction = self.conn().is_autocommit();
