@@ -1,7 +1,14 @@
-//! The one intake pipeline every source uses (HTTP, pipe, IMAP, POP3): store the raw bytes
-//! first, then parse, classify, thread, strip and post — the post and the record of its
-//! outcome in one transaction, so a crash in between leaves the message pending, never
-//! doubled, and a message that cannot be processed is quarantined with its error, never lost.
+//! The one intake pipeline every source uses (HTTP, pipe, IMAP, POP3): parse, classify,
+//! thread, strip and post — the post and the record of its outcome in one transaction, so a
+//! crash in between leaves the message pending, never doubled, and a message that cannot be
+//! processed is quarantined with its error, never lost.
+//!
+//! Where the raw bytes are stored depends on who still holds them. A mailbox message and a
+//! piped one are stored first, on their own, before anything else is tried: the mailbox or the
+//! mail server is told as soon as that commit is durable. A message posted over HTTP
+//! ([`receive`]) is stored by the transaction that posts it, in one durable commit; its sender
+//! holds it until the answer, and when that transaction cannot be carried out it is stored
+//! first after all and processed as above.
 
 use crate::classify::{MailClass, classify};
 use crate::message_id::{self, MailSecret};
@@ -22,11 +29,12 @@ use helpline_core::service::posting::{
 use helpline_core::service::tickets::open_ticket_work;
 use helpline_core::service::updates::{CollaboratorRef, add_collaborator};
 use helpline_core::service::{DeskSettings, Work};
-use helpline_core::store::{Reader, Store};
+use helpline_core::store::{Reader, Store, Writer};
 use helpline_core::thread::{EntryFlags, MailIds};
 use helpline_core::ticket::{NewTicket, NotifyOptions, Source, Subject, Ticket, TicketNumber};
 use helpline_core::user::CustomerContact;
 use helpline_core::{Error, StoreError};
+use std::sync::Arc;
 
 /// What the pipeline needs to know about the desk.
 #[derive(Debug, Clone)]
@@ -129,8 +137,42 @@ pub struct IntakeOutcome {
     pub entry_id: Option<EntryId>,
 }
 
-/// Stores `raw` and processes it.
+/// Stores `message` and processes it.
+///
+/// The raw bytes are at hand, so the message is parsed and its place decided first, and then
+/// stored in the transaction that posts it and records the outcome: one durable commit per
+/// message instead of two, and nothing is written before that commit, so a failure before it
+/// leaves nothing behind and the caller (which still holds the message) is told. When that
+/// transaction cannot be carried out (the message cannot be parsed, the sender may not post,
+/// a ticket is gone, the database refuses a value) the message is processed the careful way:
+/// stored as pending on its own, then processed, and quarantined with the error when that
+/// fails again.
 pub async fn receive(
+    store: &dyn Store,
+    desk: &DeskSettings,
+    settings: &IntakeSettings,
+    message: NewInbound,
+) -> Result<IntakeOutcome, Error> {
+    let message = Arc::new(message);
+    if let Ok(mail) = InboundMail::parse(&message.raw, settings.max_message_bytes) {
+        let record = Record::New(Arc::clone(&message));
+        match post(store, desk, settings, &mail, &record).await {
+            // The same mailbox message was stored before (and is pending): process that one.
+            Ok(outcome) if outcome.status == InboundStatus::Pending => {
+                return process(store, desk, settings, outcome.inbound_id).await;
+            }
+            Ok(outcome) => return Ok(outcome),
+            Err(error) => {
+                tracing::debug!(%error, "message not posted in one transaction; storing it first")
+            }
+        }
+    }
+    let message = Arc::unwrap_or_clone(message);
+    receive_stored_first(store, desk, settings, message).await
+}
+
+/// Stores `message` as a pending record on its own, then processes it.
+async fn receive_stored_first(
     store: &dyn Store,
     desk: &DeskSettings,
     settings: &IntakeSettings,
@@ -159,6 +201,84 @@ pub async fn receive(
             })
         }
         other => other,
+    }
+}
+
+/// Classifies, decides and posts `mail` (whose record is `record`); any error is returned as it
+/// is, for the caller to decide between quarantine and storing first.
+async fn post(
+    store: &dyn Store,
+    desk: &DeskSettings,
+    settings: &IntakeSettings,
+    mail: &InboundMail,
+    record: &Record,
+) -> Result<IntakeOutcome, Error> {
+    let classification = classify(mail);
+    let class = classification.class;
+    let plan = decide(store, settings, mail, class).await?;
+    let base = InboundOutcome {
+        status: InboundStatus::Processed,
+        class: Some(class.as_str().to_owned()),
+        rule: String::new(),
+        message_id: mail_ids(mail).message_id,
+        ticket_id: None,
+        entry_id: None,
+    };
+    apply(
+        store,
+        desk,
+        settings,
+        mail,
+        class,
+        &classification.rule,
+        plan,
+        base,
+        record,
+    )
+    .await
+}
+
+/// The inbound record a posting transaction finishes.
+#[derive(Clone)]
+enum Record {
+    /// Stored before, as pending.
+    Stored(InboundId),
+    /// Not stored yet: the posting transaction stores it, so that the message, its post and
+    /// its outcome commit together.
+    New(Arc<NewInbound>),
+}
+
+/// What a posting transaction found its record to be.
+enum Claim {
+    /// Pending, and locked by this transaction until it commits.
+    Pending(InboundId),
+    /// Finished by another worker already (or, for a new record, the same mailbox message was
+    /// stored before): nothing is to be posted.
+    Taken(InboundId),
+}
+
+impl Record {
+    /// Locks the stored record, or stores the new one, inside the posting transaction.
+    async fn claim(&self, tx: &mut dyn Writer) -> Result<Claim, Error> {
+        match self {
+            // Locked until commit: a second worker on the same message waits here, then sees
+            // it processed and posts nothing.
+            Self::Stored(id) => Ok(
+                if tx.lock_inbound(*id).await? == Some(InboundStatus::Pending) {
+                    Claim::Pending(*id)
+                } else {
+                    Claim::Taken(*id)
+                },
+            ),
+            Self::New(message) => {
+                let (record, created) = tx.insert_inbound(message, helpline_core::now()).await?;
+                Ok(if created {
+                    Claim::Pending(record.id)
+                } else {
+                    Claim::Taken(record.id)
+                })
+            }
+        }
     }
 }
 
@@ -217,43 +337,7 @@ async fn process_raw(
             return quarantine(store, id, None, None, format!("cannot be parsed: {error}")).await;
         }
     };
-    let classification = classify(&mail);
-    let class = classification.class;
-    let plan = match decide(store, settings, &mail, class).await {
-        Ok(plan) => plan,
-        Err(Error::Store(error @ StoreError::Unavailable(_))) => return Err(Error::Store(error)),
-        Err(error) => {
-            return quarantine(
-                store,
-                id,
-                Some(class),
-                mail.message_id.clone(),
-                error.to_string(),
-            )
-            .await;
-        }
-    };
-    let base = InboundOutcome {
-        status: InboundStatus::Processed,
-        class: Some(class.as_str().to_owned()),
-        rule: String::new(),
-        message_id: mail_ids(&mail).message_id,
-        ticket_id: None,
-        entry_id: None,
-    };
-    let result = apply(
-        store,
-        desk,
-        settings,
-        &mail,
-        class,
-        &classification.rule,
-        plan,
-        base,
-        id,
-    )
-    .await;
-    match result {
+    match post(store, desk, settings, &mail, &Record::Stored(id)).await {
         Ok(outcome) => Ok(outcome),
         // Only an outage is worth waiting out; any other database refusal (a value it cannot
         // store, a constraint) would fail the same way forever: quarantine instead of blocking.
@@ -262,7 +346,7 @@ async fn process_raw(
             quarantine(
                 store,
                 id,
-                Some(class),
+                Some(classify(&mail).class),
                 mail.message_id.clone(),
                 error.to_string(),
             )
@@ -622,7 +706,7 @@ async fn apply(
     class_rule: &str,
     plan: Plan,
     base: InboundOutcome,
-    id: InboundId,
+    record: &Record,
 ) -> Result<IntakeOutcome, Error> {
     let body = visible_body(mail);
     let attachments = attachments(mail, settings.max_attachment_bytes);
@@ -642,7 +726,7 @@ async fn apply(
                 entry_id: Some(entry),
                 ..base
             };
-            finish(store, id, outcome).await
+            finish(store, record, outcome).await
         }
         Plan::Ignore { rule } => {
             let outcome = InboundOutcome {
@@ -650,7 +734,7 @@ async fn apply(
                 rule: format!("{rule} [{class_rule}]"),
                 ..base
             };
-            finish(store, id, outcome).await
+            finish(store, record, outcome).await
         }
         Plan::Thread {
             ticket,
@@ -760,11 +844,11 @@ async fn apply(
                 rule: format!("{rule} [{class_rule}]"),
                 ..base.clone()
             };
-            match run_and_finish(store, id, work, outcome).await {
+            match run_and_finish(store, record, work, outcome).await {
                 Err(Error::Conflict(reason)) => {
                     // Closed for good: like osTicket, the mail starts a new ticket.
                     let rule = format!("{reason}: a new ticket instead [{class_rule}]");
-                    new_ticket(store, desk, mail, class, rule, base, id).await
+                    new_ticket(store, desk, mail, class, rule, base, record).await
                 }
                 other => other,
             }
@@ -777,7 +861,7 @@ async fn apply(
                 class,
                 format!("{rule} [{class_rule}]"),
                 base,
-                id,
+                record,
             )
             .await
         }
@@ -853,7 +937,7 @@ async fn new_ticket(
     class: MailClass,
     rule: String,
     base: InboundOutcome,
-    id: InboundId,
+    record: &Record,
 ) -> Result<IntakeOutcome, Error> {
     let Some(from) = mail.from.as_ref() else {
         return Err(Error::invalid("from", "the message has no sender"));
@@ -899,7 +983,7 @@ async fn new_ticket(
             Ok(PostedEntry::of(&opened.ticket, opened.first_entry.id))
         })
     });
-    run_and_finish(store, id, work, InboundOutcome { rule, ..base }).await
+    run_and_finish(store, record, work, InboundOutcome { rule, ..base }).await
 }
 
 /// What a posting work did: the ticket (with its number, for the answer) and the entry.
@@ -923,19 +1007,18 @@ impl PostedEntry {
 /// there first, in which case nothing is posted.
 async fn run_and_finish(
     store: &dyn Store,
-    id: InboundId,
+    record: &Record,
     work: Work<PostedEntry>,
     outcome: InboundOutcome,
 ) -> Result<IntakeOutcome, Error> {
-    let finished = store
+    let record = record.clone();
+    let (id, finished) = store
         .write(move |tx| {
             Box::pin(async move {
-                // Locked until commit: a second worker on the same message waits here, then sees
-                // it processed and posts nothing.
-                let still_pending = tx.lock_inbound(id).await? == Some(InboundStatus::Pending);
-                if !still_pending {
-                    return Ok(None);
-                }
+                let id = match record.claim(&mut *tx).await? {
+                    Claim::Pending(id) => id,
+                    Claim::Taken(id) => return Ok((id, None)),
+                };
                 // Two copies of one mail (sent to two of our addresses, piped twice) may be
                 // processed at the same moment: only the first to get here posts.
                 if let Some(message_id) = &outcome.message_id {
@@ -953,7 +1036,8 @@ async fn run_and_finish(
                         };
                         tx.finish_inbound(id, &duplicate, helpline_core::now())
                             .await?;
-                        return Ok(Some((duplicate, None)));
+                        let number = tx.ticket(ticket).await?.map(|t| t.number);
+                        return Ok((id, Some((duplicate, number))));
                     }
                 }
                 let posted = work(&mut *tx).await?;
@@ -964,27 +1048,34 @@ async fn run_and_finish(
                 };
                 tx.finish_inbound(id, &outcome, helpline_core::now())
                     .await?;
-                Ok(Some((outcome, Some(posted.number))))
+                Ok((id, Some((outcome, Some(posted.number)))))
             })
         })
         .await?;
     committed(store, id, finished).await
 }
 
+/// Records `outcome` for a message that is not posted.
 async fn finish(
     store: &dyn Store,
-    id: InboundId,
+    record: &Record,
     outcome: InboundOutcome,
 ) -> Result<IntakeOutcome, Error> {
-    let finished = store
+    let record = record.clone();
+    let (id, finished) = store
         .write(move |tx| {
             Box::pin(async move {
-                if tx.lock_inbound(id).await? == Some(InboundStatus::Pending) {
-                    tx.finish_inbound(id, &outcome, helpline_core::now())
-                        .await?;
-                    return Ok(Some((outcome, None)));
-                }
-                Ok(None)
+                let id = match record.claim(&mut *tx).await? {
+                    Claim::Pending(id) => id,
+                    Claim::Taken(id) => return Ok((id, None)),
+                };
+                tx.finish_inbound(id, &outcome, helpline_core::now())
+                    .await?;
+                let number = match outcome.ticket_id {
+                    Some(ticket) => tx.ticket(ticket).await?.map(|t| t.number),
+                    None => None,
+                };
+                Ok((id, Some((outcome, number))))
             })
         })
         .await?;
@@ -992,14 +1083,15 @@ async fn finish(
 }
 
 /// The outcome of record `id` as committed: the one this call wrote (`written`, with the
-/// ticket's number when it is known), or — when another worker finished the record first —
-/// the one read back from the database.
+/// ticket's number, read in the writing transaction), or — when another worker finished the
+/// record first — the one read back from the database. Nothing is read after a write of this
+/// call commits, so an error here always means that nothing was written.
 async fn committed(
     store: &dyn Store,
     id: InboundId,
     written: Option<(InboundOutcome, Option<TicketNumber>)>,
 ) -> Result<IntakeOutcome, Error> {
-    let Some((outcome, number)) = written else {
+    let Some((outcome, ticket)) = written else {
         let record = store
             .reader()
             .await?
@@ -1008,16 +1100,6 @@ async fn committed(
             .map(|(record, _)| record)
             .ok_or_else(|| Error::not_found(format!("inbound message {id}")))?;
         return outcome_of(store, &record).await;
-    };
-    let ticket = match (number, outcome.ticket_id) {
-        (Some(number), _) => Some(number),
-        (None, Some(ticket)) => store
-            .reader()
-            .await?
-            .ticket(ticket)
-            .await?
-            .map(|t| t.number),
-        (None, None) => None,
     };
     Ok(IntakeOutcome {
         inbound_id: id,
@@ -1044,7 +1126,7 @@ async fn quarantine(
     let message_id = message_id.map(|m| m.chars().filter(|c| !c.is_control()).collect());
     finish(
         store,
-        id,
+        &Record::Stored(id),
         InboundOutcome {
             status: InboundStatus::Quarantined,
             class: class.map(|c| c.as_str().to_owned()),

@@ -2,10 +2,12 @@
 //! time, never copied into the project). Each module prints its figures with `--nocapture`.
 //! `pop3_live` and `imap_live` run the POP3 and IMAP clients against the real servers
 //! `scripts/test` starts, `smtp_live` the outbound SMTP transport. `osticket_threading` runs
-//! the intake pipeline on a SQLite store in a temporary directory.
+//! the intake pipeline on a SQLite store in a temporary directory, `intake_commits` counts its
+//! write transactions.
 
 mod bounces;
 mod imap_live;
+mod intake_commits;
 mod osticket_threading;
 mod pop3_live;
 mod replies;

@@ -1,0 +1,250 @@
+//! How many durable commits a message posted over HTTP costs, and that the one-commit way never
+//! loses or doubles a message: `receive` stores it with its post in one transaction, and falls
+//! back to storing it first when that transaction fails. Runs the real pipeline on a SQLite
+//! store in a temporary directory, behind a wrapper that counts (and can fail) write
+//! transactions.
+
+use helpline_core::error::BoxError;
+use helpline_core::inbound::{InboundRecord, InboundStatus, NewInbound};
+use helpline_core::service::DeskSettings;
+use helpline_core::store::{ErasedWork, Reader, Store};
+use helpline_core::{Error, StoreError};
+use helpline_mail::pipeline::{IntakeOutcome, IntakeSettings, receive};
+use helpline_store_sqlite::SqliteStore;
+use std::any::Any;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A SQLite store that counts write transactions and refuses the first `refuse` of them as
+/// an outage would.
+struct CountingStore {
+    inner: SqliteStore,
+    writes: AtomicUsize,
+    refuse: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Store for CountingStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn reader(&self) -> Result<Box<dyn Reader + '_>, StoreError> {
+        self.inner.reader().await
+    }
+
+    async fn write_erased(&self, work: ErasedWork) -> Result<Box<dyn Any + Send>, Error> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        let refused = self
+            .refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            let outage: BoxError = "the database went away (injected)".into();
+            return Err(StoreError::Unavailable(outage).into());
+        }
+        self.inner.write_erased(work).await
+    }
+}
+
+struct Desk {
+    _dir: tempfile::TempDir,
+    store: CountingStore,
+    settings: IntakeSettings,
+}
+
+impl Desk {
+    async fn open() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("helpline.db").display());
+        let inner = SqliteStore::open(&url).await.expect("open the store");
+        let settings = IntakeSettings::load(&inner, vec!["support@helpline.test".into()])
+            .await
+            .expect("intake settings");
+        Self {
+            _dir: dir,
+            store: CountingStore {
+                inner,
+                writes: AtomicUsize::new(0),
+                refuse: AtomicUsize::new(0),
+            },
+            settings,
+        }
+    }
+
+    /// Receives `raw` (with a mailbox uid when given) and returns the outcome and how many
+    /// write transactions it took.
+    async fn receive(
+        &self,
+        raw: &[u8],
+        uid: Option<&str>,
+    ) -> (Result<IntakeOutcome, Error>, usize) {
+        let before = self.store.writes.load(Ordering::SeqCst);
+        let outcome = receive(
+            &self.store,
+            &DeskSettings::default(),
+            &self.settings,
+            NewInbound {
+                source: "api".into(),
+                mailbox: uid.map(|_| "INBOX".to_owned()),
+                source_uid: uid.map(str::to_owned),
+                raw: raw.to_vec(),
+            },
+        )
+        .await;
+        (outcome, self.store.writes.load(Ordering::SeqCst) - before)
+    }
+
+    /// Every inbound record, whatever its status.
+    async fn records(&self) -> Vec<InboundRecord> {
+        let mut reader = self.store.reader().await.expect("reader");
+        let mut all = Vec::new();
+        for status in [
+            InboundStatus::Pending,
+            InboundStatus::Processed,
+            InboundStatus::Duplicate,
+            InboundStatus::Ignored,
+            InboundStatus::Quarantined,
+        ] {
+            all.extend(
+                reader
+                    .inbound_list(status, None, 1000)
+                    .await
+                    .expect("inbound list"),
+            );
+        }
+        all
+    }
+}
+
+fn mail(from: &str, subject: &str, message_id: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: Support <support@helpline.test>\r\nSubject: {subject}\r\n\
+         Message-ID: {message_id}\r\nDate: Thu, 03 Dec 2026 10:00:00 +0000\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\r\n<p>My printer is on <b>fire</b>.</p>\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_ticket_by_mail_is_one_durable_commit() {
+    let desk = Desk::open().await;
+    let (outcome, writes) = desk
+        .receive(
+            &mail("Ann <ann@example.com>", "Printer", "<a1@example.com>"),
+            None,
+        )
+        .await;
+    let outcome = outcome.expect("posted");
+    assert_eq!(outcome.status, InboundStatus::Processed, "{outcome:?}");
+    assert!(outcome.ticket.is_some(), "{outcome:?}");
+    assert_eq!(
+        writes, 1,
+        "the message, its ticket and its outcome in one commit"
+    );
+
+    let records = desk.records().await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].id, outcome.inbound_id);
+    assert_eq!(records[0].status, InboundStatus::Processed);
+    assert_eq!(records[0].entry_id, outcome.entry_id);
+    let (_, raw) = desk
+        .store
+        .reader()
+        .await
+        .expect("reader")
+        .inbound(outcome.inbound_id)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        raw,
+        mail("Ann <ann@example.com>", "Printer", "<a1@example.com>")
+    );
+
+    // The same Message-ID again: a duplicate, still one commit, and it names the ticket.
+    let (again, writes) = desk
+        .receive(
+            &mail("Ann <ann@example.com>", "Printer", "<a1@example.com>"),
+            None,
+        )
+        .await;
+    let again = again.expect("recorded");
+    assert_eq!(again.status, InboundStatus::Duplicate, "{again:?}");
+    assert_eq!(again.ticket, outcome.ticket);
+    assert_eq!(writes, 1);
+    assert_eq!(desk.records().await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_cannot_be_posted_is_stored_once_and_quarantined() {
+    let desk = Desk::open().await;
+    // No sender: no ticket can be opened, so the one-commit way fails and the message is stored
+    // on its own, then quarantined with the reason.
+    let raw = b"To: support@helpline.test\r\nSubject: Who am I\r\nMessage-ID: <q1@example.com>\r\n\r\nhello\r\n";
+    let (outcome, writes) = desk.receive(raw, None).await;
+    let outcome = outcome.expect("kept");
+    assert_eq!(outcome.status, InboundStatus::Quarantined, "{outcome:?}");
+    assert!(outcome.rule.contains("from"), "{}", outcome.rule);
+    assert_eq!(
+        writes, 2,
+        "storing first, then the quarantine (the post failed before writing)"
+    );
+    let records = desk.records().await;
+    assert_eq!(records.len(), 1, "stored exactly once: {records:?}");
+    assert_eq!(records[0].status, InboundStatus::Quarantined);
+    assert!(records[0].ticket_id.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_during_the_post_stores_the_message_first_without_doubling_it() {
+    let desk = Desk::open().await;
+    desk.store.refuse.store(1, Ordering::SeqCst);
+    let (outcome, writes) = desk
+        .receive(
+            &mail("Bo <bo@example.com>", "Down", "<o1@example.com>"),
+            None,
+        )
+        .await;
+    let outcome = outcome.expect("posted after all");
+    assert_eq!(outcome.status, InboundStatus::Processed, "{outcome:?}");
+    assert_eq!(writes, 3, "the refused post, storing first, the post");
+    let records = desk.records().await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, InboundStatus::Processed);
+
+    // An outage that lasts: nothing is stored and the caller, who still holds the message,
+    // is told.
+    desk.store.refuse.store(2, Ordering::SeqCst);
+    let (outcome, writes) = desk
+        .receive(
+            &mail("Bo <bo@example.com>", "Down", "<o2@example.com>"),
+            None,
+        )
+        .await;
+    assert!(
+        matches!(outcome, Err(Error::Store(StoreError::Unavailable(_)))),
+        "{outcome:?}"
+    );
+    assert_eq!(writes, 2);
+    assert_eq!(desk.records().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_message_received_twice_is_posted_once() {
+    let desk = Desk::open().await;
+    let raw = mail("Cy <cy@example.com>", "Twice", "<t1@example.com>");
+    let (first, writes) = desk.receive(&raw, Some("17")).await;
+    let first = first.expect("posted");
+    assert_eq!(first.status, InboundStatus::Processed);
+    assert_eq!(writes, 1);
+    let (second, _) = desk.receive(&raw, Some("17")).await;
+    let second = second.expect("known");
+    assert_eq!(second.inbound_id, first.inbound_id);
+    assert_eq!(second.status, InboundStatus::Processed);
+    assert_eq!(second.ticket, first.ticket);
+    assert_eq!(desk.records().await.len(), 1);
+}
