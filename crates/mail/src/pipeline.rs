@@ -708,8 +708,6 @@ async fn apply(
     base: InboundOutcome,
     record: &Record,
 ) -> Result<IntakeOutcome, Error> {
-    let body = visible_body(mail);
-    let attachments = attachments(mail, settings.max_attachment_bytes);
     let mail_ids = mail_ids(mail);
     let automatic = class != MailClass::Normal;
     let from = mail.from.as_ref().and_then(|f| {
@@ -753,7 +751,8 @@ async fn apply(
                 }
                 None => None,
             };
-            let body = body.unwrap_or_else(no_text);
+            // Stripping and sanitising are the costliest steps: done only for a post.
+            let body = visible_body(mail).unwrap_or_else(no_text);
             let work: Work<PostedEntry> =
                 if class == MailClass::Bounce && from_delivery_system(mail) {
                     note_work(
@@ -826,7 +825,7 @@ async fn apply(
                         CustomerMessage {
                             poster,
                             body,
-                            attachments,
+                            attachments: attachments(mail, settings.max_attachment_bytes),
                             ip: None,
                             source: Source::Email,
                             mail: mail_ids,
@@ -848,7 +847,7 @@ async fn apply(
                 Err(Error::Conflict(reason)) => {
                     // Closed for good: like osTicket, the mail starts a new ticket.
                     let rule = format!("{reason}: a new ticket instead [{class_rule}]");
-                    new_ticket(store, desk, mail, class, rule, base, record).await
+                    new_ticket(store, desk, settings, mail, class, rule, base, record).await
                 }
                 other => other,
             }
@@ -857,6 +856,7 @@ async fn apply(
             new_ticket(
                 store,
                 desk,
+                settings,
                 mail,
                 class,
                 format!("{rule} [{class_rule}]"),
@@ -933,6 +933,7 @@ fn message_work(
 async fn new_ticket(
     store: &dyn Store,
     desk: &DeskSettings,
+    settings: &IntakeSettings,
     mail: &InboundMail,
     class: MailClass,
     rule: String,
@@ -965,7 +966,7 @@ async fn new_ticket(
         priority_id: None,
         source: Source::Email,
         ip: None,
-        attachments: attachments(mail, 16 * 1024 * 1024),
+        attachments: attachments(mail, settings.max_attachment_bytes),
         notify: NotifyOptions {
             alert: !automatic,
             autorespond: !automatic,

@@ -248,3 +248,46 @@ async fn a_mailbox_message_received_twice_is_posted_once() {
     assert_eq!(second.ticket, first.ticket);
     assert_eq!(desk.records().await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attachment_limit_applies_to_new_tickets_by_mail() {
+    let mut desk = Desk::open().await;
+    desk.settings.max_attachment_bytes = 1000;
+    let part = |name: &str, bytes: usize| {
+        format!(
+            "--b\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: attachment; filename=\"{name}\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            "QUFB".repeat(bytes / 3)
+        )
+    };
+    let raw = format!(
+        "From: Di <di@example.com>\r\nTo: support@helpline.test\r\nSubject: Logs\r\n\
+         Message-ID: <att1@example.com>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nLogs attached.\r\n{}{}--b--\r\n",
+        part("small.log", 600),
+        part("big.log", 3000)
+    );
+    let (outcome, _) = desk.receive(raw.as_bytes(), None).await;
+    let outcome = outcome.expect("posted");
+    assert_eq!(outcome.status, InboundStatus::Processed, "{outcome:?}");
+    let number = outcome.ticket.expect("a ticket");
+    let mut reader = desk.store.reader().await.expect("reader");
+    let ticket = reader
+        .ticket_by_number(&number)
+        .await
+        .expect("lookup")
+        .expect("ticket");
+    let entries = reader.entries(ticket.id).await.expect("entries");
+    let names: Vec<&str> = entries[0]
+        .attachments
+        .iter()
+        .map(|a| a.filename.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["small.log"],
+        "the 3,000-byte file is over the limit"
+    );
+}
