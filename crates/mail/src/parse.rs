@@ -1,6 +1,7 @@
 //! Raw mail bytes into an owned, checked [`InboundMail`] (mail-parser 0.11 underneath).
 
 use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MimeHeaders, PartType};
+use std::sync::LazyLock;
 
 /// The largest message accepted by default (25 MiB); larger ones are quarantined.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 25 * 1024 * 1024;
@@ -82,7 +83,12 @@ pub struct InboundMail {
 /// typical message) stay raw: nothing reads their parsed form, and parsing them took a quarter
 /// of the parser's time. (mail-parser applies its defaults only while no header is configured,
 /// so they are all spelled out here.)
-fn parser() -> MessageParser {
+fn parser() -> &'static MessageParser {
+    static PARSER: LazyLock<MessageParser> = LazyLock::new(configured_parser);
+    &PARSER
+}
+
+fn configured_parser() -> MessageParser {
     let mut parser = MessageParser::new()
         .with_mime_headers()
         .with_date_headers()
@@ -422,9 +428,15 @@ Hello\r\n";
 Return-Path: <bounce@example.com>\r\n\
 From: =?ISO-8859-1?Q?Andr=E9?= <andre@example.com>\r\n\
 Sender: list@example.org\r\n\
+Reply-To: Andre <reply@example.com>\r\n\
 To: Support <support@example.net>\r\n\
+Cc: boss@example.com, \"Other\" <other@example.com>\r\n\
 Bcc: hidden@example.com\r\n\
 Resent-From: r@example.com\r\n\
+Resent-Sender: rs@example.com\r\n\
+Resent-To: rt@example.com\r\n\
+Resent-Cc: rc@example.com\r\n\
+Resent-Bcc: rb@example.com\r\n\
 Resent-Date: Thu, 03 Dec 2026 10:00:00 +0000\r\n\
 Resent-Message-ID: <resent@example.com>\r\n\
 Subject: =?UTF-8?Q?Caf=C3=A9?=\r\n\
@@ -432,6 +444,11 @@ Comments: =?UTF-8?Q?caf=C3=A9?=\r\n\
 Keywords: a, b\r\n\
 List-Id: Example list <list.example.org>\r\n\
 List-Unsubscribe: <mailto:leave@example.org>\r\n\
+List-Archive: <https://example.org/archive>\r\n\
+List-Help: <mailto:help@example.org>\r\n\
+List-Owner: <mailto:owner@example.org>\r\n\
+List-Post: <mailto:list@example.org>\r\n\
+List-Subscribe: <mailto:join@example.org>\r\n\
 Message-ID: <m1@example.com>\r\n\
 In-Reply-To: <p@example.com>\r\n\
 References: <r@example.com> <p@example.com>\r\n\
@@ -440,6 +457,10 @@ MIME-Version: 1.0\r\n\
 Content-Language: en, fr\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\
 Content-Transfer-Encoding: 8bit\r\n\
+Content-Disposition: inline; filename=\"note.txt\"\r\n\
+Content-ID: <part1@example.com>\r\n\
+Content-Description: =?UTF-8?Q?Caf=C3=A9?= note\r\n\
+Content-Location: https://example.com/note.txt\r\n\
 X-Other: =?UTF-8?Q?raw?=\r\n\r\nbody\r\n";
         let ours = parser().parse(raw).expect("parses");
         let theirs = MessageParser::default().parse(raw).expect("parses");

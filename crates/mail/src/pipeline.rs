@@ -1,14 +1,15 @@
 //! The one intake pipeline every source uses (HTTP, pipe, IMAP, POP3): parse, classify,
 //! thread, strip and post — the post and the record of its outcome in one transaction, so a
-//! crash in between leaves the message pending, never doubled, and a message that cannot be
+//! message is posted once however often it is processed, and a message that cannot be
 //! processed is quarantined with its error, never lost.
 //!
 //! Where the raw bytes are stored depends on who still holds them. A mailbox message and a
 //! piped one are stored first, on their own, before anything else is tried: the mailbox or the
-//! mail server is told as soon as that commit is durable. A message posted over HTTP
-//! ([`receive`]) is stored by the transaction that posts it, in one durable commit; its sender
-//! holds it until the answer, and when that transaction cannot be carried out it is stored
-//! first after all and processed as above.
+//! mail server is told as soon as that commit is durable; a crash after it leaves the message
+//! pending, to be processed again. A message posted over HTTP ([`receive`]) is stored by the
+//! transaction that posts it, in one durable commit; its sender holds it until the answer (a
+//! crash before it leaves nothing, and the unanswered sender sends it again), and when that
+//! transaction is refused it is stored first after all and processed as above.
 
 use crate::classify::{MailClass, classify};
 use crate::message_id::{self, MailSecret};
@@ -143,10 +144,12 @@ pub struct IntakeOutcome {
 /// stored in the transaction that posts it and records the outcome: one durable commit per
 /// message instead of two, and nothing is written before that commit, so a failure before it
 /// leaves nothing behind and the caller (which still holds the message) is told. When that
-/// transaction cannot be carried out (the message cannot be parsed, the sender may not post,
-/// a ticket is gone, the database refuses a value) the message is processed the careful way:
-/// stored as pending on its own, then processed, and quarantined with the error when that
-/// fails again.
+/// transaction is refused (the sender may not post, a ticket is gone, the database refuses a
+/// value) or the message cannot be parsed, it is processed the careful way: stored as pending
+/// on its own, then processed, and quarantined with the error when that fails again. A
+/// database outage is not retried that way: whether a commit the outage interrupted went
+/// through is not known, and storing the message again could double it; the caller is told
+/// and sends it again, as it would have when storing first failed.
 pub async fn receive(
     store: &dyn Store,
     desk: &DeskSettings,
@@ -159,9 +162,11 @@ pub async fn receive(
         match post(store, desk, settings, &mail, &record).await {
             // The same mailbox message was stored before (and is pending): process that one.
             Ok(outcome) if outcome.status == InboundStatus::Pending => {
-                return process(store, desk, settings, outcome.inbound_id).await;
+                let id = outcome.inbound_id;
+                return deferred_on_store_error(id, process(store, desk, settings, id).await);
             }
             Ok(outcome) => return Ok(outcome),
+            Err(error @ Error::Store(StoreError::Unavailable(_))) => return Err(error),
             Err(error) => {
                 tracing::debug!(%error, "message not posted in one transaction; storing it first")
             }
@@ -186,6 +191,14 @@ async fn receive_stored_first(
         Some(raw) => process_raw(store, desk, settings, id, &raw).await,
         None => process(store, desk, settings, id).await,
     };
+    deferred_on_store_error(id, processed)
+}
+
+/// The outcome of processing the stored record `id`; a database error leaves it pending.
+fn deferred_on_store_error(
+    id: InboundId,
+    processed: Result<IntakeOutcome, Error>,
+) -> Result<IntakeOutcome, Error> {
     match processed {
         // Stored, so safe: the caller must not send it again. It stays pending and is finished
         // by the next processing round (start-up, every 30 s in `serve`, the cron route).

@@ -133,10 +133,8 @@ async fn create(state: AppState, peer: SocketAddr, request: Request, format: For
     }
 }
 
-/// The name of the help topic `raw` names, if it is a valid, existing topic id (invalid ones
-/// are reported by the checks that follow).
 /// `POST /api/tickets.email`: a raw RFC 822 message, as `automail.php`/`.pl` pipe it. The
-/// message goes through the mail intake pipeline (stored first, then threaded): `201` with the
+/// message goes through the mail intake pipeline (threaded, posted and stored together): `201` with the
 /// number of the ticket it was attached to, new or existing; a repeated Message-ID answers the
 /// same number. A message that was stored but not posted (a bounce about nothing of ours, or one
 /// quarantined for an operator) answers `201` with an empty body: it is safe with us, and a
@@ -177,6 +175,8 @@ async fn create_email(
     }
 }
 
+/// The name of the help topic `raw` names, if it is a valid, existing topic id (invalid ones
+/// are reported by the checks that follow).
 async fn topic_name(state: &AppState, raw: Option<&str>) -> Result<Option<String>, StoreError> {
     let Some(id) = raw.and_then(|r| r.trim().parse::<i64>().ok()) else {
         return Ok(None);

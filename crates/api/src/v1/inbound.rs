@@ -32,8 +32,9 @@ pub struct InboundView {
     pub entry_id: Option<i64>,
 }
 
-/// Takes one raw message (the request body, `message/rfc822`): stored first, then classified,
-/// threaded, stripped and posted. `201` when it became a ticket or an entry, `200` when its
+/// Takes one raw message (the request body, `message/rfc822`): classified, threaded, stripped
+/// and posted, and stored in the same transaction (stored on its own first when that
+/// transaction is refused; a `503` when the database is unavailable, and nothing kept). `201` when it became a ticket or an entry, `200` when its
 /// Message-ID was posted before, `202` when it was kept but not posted (ignored or quarantined).
 #[utoipa::path(post, path = "/api/v1/inbound/email", tag = "mail",
     request_body(content = String, content_type = "message/rfc822", description = "The raw message"),

@@ -1,25 +1,37 @@
-//! How many durable commits a message posted over HTTP costs, and that the one-commit way never
-//! loses or doubles a message: `receive` stores it with its post in one transaction, and falls
-//! back to storing it first when that transaction fails. Runs the real pipeline on a SQLite
+//! How many durable commits a message posted over HTTP costs, and that the one-commit way loses
+//! and doubles nothing: `receive` stores it with its post in one transaction, falls back to
+//! storing it first when that transaction is refused, and leaves an outage to the caller. Runs the real pipeline on a SQLite
 //! store in a temporary directory, behind a wrapper that counts (and can fail) write
 //! transactions.
 
 use helpline_core::error::BoxError;
+use helpline_core::event::Actor;
 use helpline_core::inbound::{InboundRecord, InboundStatus, NewInbound};
 use helpline_core::service::DeskSettings;
+use helpline_core::service::posting::StatusRef;
+use helpline_core::service::updates::{TicketChanges, update_ticket};
 use helpline_core::store::{ErasedWork, Reader, Store};
 use helpline_core::{Error, StoreError};
-use helpline_mail::pipeline::{IntakeOutcome, IntakeSettings, receive};
+use helpline_mail::pipeline::{IntakeOutcome, IntakeSettings, receive, store_raw};
 use helpline_store_sqlite::SqliteStore;
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A SQLite store that counts write transactions and refuses the first `refuse` of them as
-/// an outage would.
+/// How the next write transactions are refused.
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// As in an outage: whether an interrupted commit went through is not known.
+    Outage,
+    /// As when the database refuses the work (a constraint, a value): nothing was written.
+    Refused,
+}
+
+/// A SQLite store that counts write transactions and refuses the next `refuse` of them.
 struct CountingStore {
     inner: SqliteStore,
     writes: AtomicUsize,
     refuse: AtomicUsize,
+    refusal: std::sync::Mutex<Refusal>,
 }
 
 #[async_trait::async_trait]
@@ -43,8 +55,13 @@ impl Store for CountingStore {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if refused {
-            let outage: BoxError = "the database went away (injected)".into();
-            return Err(StoreError::Unavailable(outage).into());
+            let why: BoxError = "the database refused (injected)".into();
+            let refusal = *self.refusal.lock().expect("refusal");
+            return Err(match refusal {
+                Refusal::Outage => StoreError::Unavailable(why),
+                Refusal::Refused => StoreError::Other(why),
+            }
+            .into());
         }
         self.inner.write_erased(work).await
     }
@@ -70,6 +87,7 @@ impl Desk {
                 inner,
                 writes: AtomicUsize::new(0),
                 refuse: AtomicUsize::new(0),
+                refusal: std::sync::Mutex::new(Refusal::Outage),
             },
             settings,
         }
@@ -96,6 +114,12 @@ impl Desk {
         )
         .await;
         (outcome, self.store.writes.load(Ordering::SeqCst) - before)
+    }
+
+    /// Has the next `count` write transactions refused as `refusal` says.
+    fn refuse(&self, count: usize, refusal: Refusal) {
+        *self.store.refusal.lock().expect("refusal") = refusal;
+        self.store.refuse.store(count, Ordering::SeqCst);
     }
 
     /// Every inbound record, whatever its status.
@@ -200,9 +224,9 @@ async fn a_message_that_cannot_be_posted_is_stored_once_and_quarantined() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_outage_during_the_post_stores_the_message_first_without_doubling_it() {
+async fn a_refused_post_stores_the_message_first_without_doubling_it() {
     let desk = Desk::open().await;
-    desk.store.refuse.store(1, Ordering::SeqCst);
+    desk.refuse(1, Refusal::Refused);
     let (outcome, writes) = desk
         .receive(
             &mail("Bo <bo@example.com>", "Down", "<o1@example.com>"),
@@ -215,21 +239,93 @@ async fn an_outage_during_the_post_stores_the_message_first_without_doubling_it(
     let records = desk.records().await;
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].status, InboundStatus::Processed);
+}
 
-    // An outage that lasts: nothing is stored and the caller, who still holds the message,
-    // is told.
-    desk.store.refuse.store(2, Ordering::SeqCst);
-    let (outcome, writes) = desk
-        .receive(
-            &mail("Bo <bo@example.com>", "Down", "<o2@example.com>"),
-            None,
-        )
-        .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_during_the_post_is_the_callers_to_retry() {
+    let desk = Desk::open().await;
+    // Whether a commit an outage interrupted went through is not known: storing the message
+    // again could double it, so the caller, who still holds it, is told and sends it again.
+    desk.refuse(1, Refusal::Outage);
+    let raw = mail("Bo <bo@example.com>", "Down", "<o2@example.com>");
+    let (outcome, writes) = desk.receive(&raw, None).await;
     assert!(
         matches!(outcome, Err(Error::Store(StoreError::Unavailable(_)))),
         "{outcome:?}"
     );
-    assert_eq!(writes, 2);
+    assert_eq!(writes, 1);
+    assert!(desk.records().await.is_empty());
+
+    let (again, writes) = desk.receive(&raw, None).await;
+    assert_eq!(again.expect("posted").status, InboundStatus::Processed);
+    assert_eq!(writes, 1);
+    assert_eq!(desk.records().await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_ticket_closed_for_good_opens_one_new_ticket() {
+    let desk = Desk::open().await;
+    let (first, _) = desk
+        .receive(
+            &mail("Ed <ed@example.com>", "Printer", "<c1@example.com>"),
+            None,
+        )
+        .await;
+    let old = first.expect("posted").ticket.expect("a ticket");
+    let archive = update_ticket(
+        old.clone(),
+        TicketChanges {
+            status: Some(StatusRef::Name("Archived".into())),
+            ..TicketChanges::default()
+        },
+        Actor::system(),
+    );
+    let store: &dyn Store = &desk.store;
+    store.write(archive).await.expect("archived");
+
+    // The reply threads onto the archived ticket, whose status allows no reopening: the
+    // posting transaction is refused (rolling back the message's record with it) and the
+    // mail opens a new ticket instead, in a transaction of its own.
+    let reply = format!(
+        "From: Ed <ed@example.com>\r\nTo: support@helpline.test\r\nSubject: Re: Printer [#{old}]\r\n\
+         Message-ID: <c2@example.com>\r\nIn-Reply-To: <c1@example.com>\r\n\
+         References: <c1@example.com>\r\n\r\nStill on fire.\r\n"
+    );
+    let (outcome, writes) = desk.receive(reply.as_bytes(), None).await;
+    let outcome = outcome.expect("posted");
+    assert_eq!(outcome.status, InboundStatus::Processed, "{outcome:?}");
+    assert!(
+        outcome.rule.contains("a new ticket instead"),
+        "{}",
+        outcome.rule
+    );
+    let new = outcome.ticket.expect("a ticket");
+    assert_ne!(new, old);
+    assert_eq!(writes, 2, "the refused reply, the new ticket");
+    assert_eq!(desk.records().await.len(), 2, "one record per message");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_message_stored_before_is_processed_once() {
+    let desk = Desk::open().await;
+    let raw = mail("Fay <fay@example.com>", "Stored", "<s1@example.com>");
+    // Stored (as a mailbox fetch does) but not processed yet.
+    let stored = store_raw(
+        &desk.store,
+        NewInbound {
+            source: "imap".into(),
+            mailbox: Some("INBOX".into()),
+            source_uid: Some("9".into()),
+            raw: raw.clone(),
+        },
+    )
+    .await
+    .expect("stored");
+    let (outcome, _) = desk.receive(&raw, Some("9")).await;
+    let outcome = outcome.expect("processed");
+    assert_eq!(outcome.inbound_id, stored);
+    assert_eq!(outcome.status, InboundStatus::Processed, "{outcome:?}");
+    assert!(outcome.ticket.is_some());
     assert_eq!(desk.records().await.len(), 1);
 }
 
