@@ -444,6 +444,17 @@ pub trait Writer: Reader {
         message: &NewInbound,
         now: OffsetDateTime,
     ) -> Result<(InboundRecord, bool), StoreError>;
+    /// Stores a raw inbound message that was processed before it was stored, with its outcome
+    /// (one processing attempt): one write instead of [`insert_inbound`](Self::insert_inbound)
+    /// then [`finish_inbound`](Self::finish_inbound), which rewrites the record, raw bytes
+    /// and all. A message whose `(mailbox, source_uid)` was stored before is refused with
+    /// [`StoreError::Constraint`], so the transaction must not go on after an error here.
+    async fn insert_finished_inbound(
+        &mut self,
+        message: &NewInbound,
+        outcome: &InboundOutcome,
+        now: OffsetDateTime,
+    ) -> Result<InboundId, StoreError>;
     /// Serialises transactions on `key` until this one ends (PostgreSQL: an advisory
     /// transaction lock; SQLite's single writer serialises everything already). Used so two
     /// copies of one mail processed at once cannot both be posted.

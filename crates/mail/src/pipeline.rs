@@ -145,7 +145,7 @@ pub struct IntakeOutcome {
 /// message instead of two, and nothing is written before that commit, so a failure before it
 /// leaves nothing behind and the caller (which still holds the message) is told. When that
 /// transaction is refused (the sender may not post, a ticket is gone, the database refuses a
-/// value) or the message cannot be parsed, it is processed the careful way: stored as pending
+/// value, the same mailbox message was stored before) or the message cannot be parsed, it is processed the careful way: stored as pending
 /// on its own, then processed, and quarantined with the error when that fails again. A
 /// database outage is not retried that way: whether a commit the outage interrupted went
 /// through is not known, and storing the message again could double it; the caller is told
@@ -160,11 +160,6 @@ pub async fn receive(
     if let Ok(mail) = InboundMail::parse(&message.raw, settings.max_message_bytes) {
         let record = Record::New(Arc::clone(&message));
         match post(store, desk, settings, &mail, &record).await {
-            // The same mailbox message was stored before (and is pending): process that one.
-            Ok(outcome) if outcome.status == InboundStatus::Pending => {
-                let id = outcome.inbound_id;
-                return deferred_on_store_error(id, process(store, desk, settings, id).await);
-            }
             Ok(outcome) => return Ok(outcome),
             Err(error @ Error::Store(StoreError::Unavailable(_))) => return Err(error),
             Err(error) => {
@@ -263,33 +258,56 @@ enum Record {
 
 /// What a posting transaction found its record to be.
 enum Claim {
-    /// Pending, and locked by this transaction until it commits.
-    Pending(InboundId),
-    /// Finished by another worker already (or, for a new record, the same mailbox message was
-    /// stored before): nothing is to be posted.
+    /// This transaction's to post and record.
+    Mine(Claimed),
+    /// Finished by another worker already: nothing is to be posted.
     Taken(InboundId),
 }
 
+/// A record a posting transaction holds.
+enum Claimed {
+    /// Stored and pending, and locked by this transaction until it commits.
+    Pending(InboundId),
+    /// Not stored yet: stored with its outcome when the transaction records it.
+    Unstored(Arc<NewInbound>),
+}
+
 impl Record {
-    /// Locks the stored record, or stores the new one, inside the posting transaction.
+    /// Locks the stored record inside the posting transaction (a new one has nothing to lock
+    /// yet).
     async fn claim(&self, tx: &mut dyn Writer) -> Result<Claim, Error> {
         match self {
             // Locked until commit: a second worker on the same message waits here, then sees
             // it processed and posts nothing.
             Self::Stored(id) => Ok(
                 if tx.lock_inbound(*id).await? == Some(InboundStatus::Pending) {
-                    Claim::Pending(*id)
+                    Claim::Mine(Claimed::Pending(*id))
                 } else {
                     Claim::Taken(*id)
                 },
             ),
-            Self::New(message) => {
-                let (record, created) = tx.insert_inbound(message, helpline_core::now()).await?;
-                Ok(if created {
-                    Claim::Pending(record.id)
-                } else {
-                    Claim::Taken(record.id)
-                })
+            Self::New(message) => Ok(Claim::Mine(Claimed::Unstored(Arc::clone(message)))),
+        }
+    }
+}
+
+impl Claimed {
+    /// Records `outcome` for the claimed message — storing a new one with it, in one write (a
+    /// mailbox message stored meanwhile makes that write fail, and the transaction with it) —
+    /// and returns the record's id.
+    async fn finish(
+        self,
+        tx: &mut dyn Writer,
+        outcome: &InboundOutcome,
+    ) -> Result<InboundId, Error> {
+        let now = helpline_core::now();
+        match self {
+            Self::Pending(id) => {
+                tx.finish_inbound(id, outcome, now).await?;
+                Ok(id)
+            }
+            Self::Unstored(message) => {
+                Ok(tx.insert_finished_inbound(&message, outcome, now).await?)
             }
         }
     }
@@ -1029,8 +1047,8 @@ async fn run_and_finish(
     let (id, finished) = store
         .write(move |tx| {
             Box::pin(async move {
-                let id = match record.claim(&mut *tx).await? {
-                    Claim::Pending(id) => id,
+                let claimed = match record.claim(&mut *tx).await? {
+                    Claim::Mine(claimed) => claimed,
                     Claim::Taken(id) => return Ok((id, None)),
                 };
                 // Two copies of one mail (sent to two of our addresses, piped twice) may be
@@ -1048,8 +1066,7 @@ async fn run_and_finish(
                             entry_id: Some(entry),
                             ..outcome
                         };
-                        tx.finish_inbound(id, &duplicate, helpline_core::now())
-                            .await?;
+                        let id = claimed.finish(&mut *tx, &duplicate).await?;
                         let number = tx.ticket(ticket).await?.map(|t| t.number);
                         return Ok((id, Some((duplicate, number))));
                     }
@@ -1060,8 +1077,7 @@ async fn run_and_finish(
                     entry_id: Some(posted.entry),
                     ..outcome
                 };
-                tx.finish_inbound(id, &outcome, helpline_core::now())
-                    .await?;
+                let id = claimed.finish(&mut *tx, &outcome).await?;
                 Ok((id, Some((outcome, Some(posted.number)))))
             })
         })
@@ -1079,12 +1095,11 @@ async fn finish(
     let (id, finished) = store
         .write(move |tx| {
             Box::pin(async move {
-                let id = match record.claim(&mut *tx).await? {
-                    Claim::Pending(id) => id,
+                let claimed = match record.claim(&mut *tx).await? {
+                    Claim::Mine(claimed) => claimed,
                     Claim::Taken(id) => return Ok((id, None)),
                 };
-                tx.finish_inbound(id, &outcome, helpline_core::now())
-                    .await?;
+                let id = claimed.finish(&mut *tx, &outcome).await?;
                 let number = match outcome.ticket_id {
                     Some(ticket) => tx.ticket(ticket).await?.map(|t| t.number),
                     None => None,

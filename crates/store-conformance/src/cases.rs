@@ -2779,6 +2779,93 @@ pub async fn finish_inbound_stores_outcome_and_counts_attempts(store: &dyn Store
 }
 
 /// `inbound_list` selects one status, oldest first, after a cursor, at most `limit`.
+/// A message processed before it was stored is stored with its outcome in one write; a second
+/// copy of a mailbox message stored before is refused.
+pub async fn finished_inbound_is_stored_with_its_outcome(store: &dyn Store) {
+    let opened = open_ticket(
+        store,
+        &DeskSettings::default(),
+        new_ticket("finished@example.com"),
+        Actor::system(),
+    )
+    .await
+    .expect("ticket");
+    let processed = InboundOutcome {
+        status: InboundStatus::Processed,
+        class: Some("normal".into()),
+        rule: "a new ticket".into(),
+        message_id: Some("<f@example.com>".into()),
+        ticket_id: Some(opened.ticket.id),
+        entry_id: Some(opened.first_entry.id),
+    };
+    let at = helpline_core::now() - Duration::seconds(3);
+    let message = raw_mail("api", None, None, b"From: f@example.com\r\n\r\nhi\r\n");
+    let id = {
+        let (message, processed) = (message.clone(), processed.clone());
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    Ok(tx
+                        .insert_finished_inbound(&message, &processed, at)
+                        .await?)
+                })
+            })
+            .await
+            .expect("stored")
+    };
+    let (stored, bytes) = read_inbound(store, id).await;
+    assert_eq!(bytes, message.raw);
+    assert_eq!(
+        stored,
+        InboundRecord {
+            id,
+            source: "api".into(),
+            mailbox: None,
+            source_uid: None,
+            size: i64::try_from(message.raw.len()).expect("size"),
+            status: InboundStatus::Processed,
+            class: Some("normal".into()),
+            rule: Some("a new ticket".into()),
+            message_id: Some("<f@example.com>".into()),
+            ticket_id: Some(opened.ticket.id),
+            entry_id: Some(opened.first_entry.id),
+            attempts: 1,
+            received_at: at,
+            processed_at: Some(at),
+        }
+    );
+    let listed = store
+        .reader()
+        .await
+        .expect("reader")
+        .inbound_list(InboundStatus::Processed, None, 100)
+        .await
+        .expect("list");
+    assert!(listed.iter().any(|r| r.id == id), "{listed:?}");
+
+    // The same mailbox message again: refused, and the transaction with it.
+    let (first, created) =
+        store_inbound(store, raw_mail("imap", Some("INBOX"), Some("7:1"), b"m")).await;
+    assert!(created);
+    let again = raw_mail("imap", Some("INBOX"), Some("7:1"), b"m");
+    let outcome = processed.clone();
+    let refused = store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .insert_finished_inbound(&again, &outcome, helpline_core::now())
+                    .await?)
+            })
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(Error::Store(StoreError::Constraint { .. }))),
+        "{refused:?}"
+    );
+    let (kept, _) = read_inbound(store, first.id).await;
+    assert_eq!(kept, first, "the stored copy is untouched");
+}
+
 pub async fn inbound_list_by_status_pages(store: &dyn Store) {
     let mut records = Vec::new();
     for i in 0..7 {

@@ -73,6 +73,7 @@ macro_rules! conformance_suite {
             inbound_insert_round_trips_bytes,
             inbound_same_source_uid_is_stored_once,
             finish_inbound_stores_outcome_and_counts_attempts,
+            finished_inbound_is_stored_with_its_outcome,
             inbound_list_by_status_pages,
             entry_by_message_id_finds_newest,
             settings_init_once,

@@ -1832,6 +1832,35 @@ impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Writer for Conn<C
         Ok(changed == 1)
     }
 
+    async fn insert_finished_inbound(
+        &mut self,
+        message: &NewInbound,
+        outcome: &InboundOutcome,
+        now: OffsetDateTime,
+    ) -> Result<InboundId, StoreError> {
+        let id = query(
+            "insert into inbound_mail (source, mailbox, source_uid, raw, size, received_at, \
+             status, class, rule, message_id, ticket_id, entry_id, processed_at, attempts) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $6, 1)",
+        )
+        .bind(&message.source)
+        .bind(&message.mailbox)
+        .bind(&message.source_uid)
+        .bind(&message.raw)
+        .bind(i64::try_from(message.raw.len()).unwrap_or(i64::MAX))
+        .bind(micros(now))
+        .bind(outcome.status.as_str())
+        .bind(&outcome.class)
+        .bind(&outcome.rule)
+        .bind(&outcome.message_id)
+        .bind(outcome.ticket_id.map(|id| id.0))
+        .bind(outcome.entry_id.map(|id| id.0))
+        .insert(self.conn())
+        .await
+        .map_err(db)?;
+        Ok(InboundId(id))
+    }
+
     async fn finish_inbound(
         &mut self,
         id: InboundId,
