@@ -2804,11 +2804,9 @@ pub async fn finished_inbound_is_stored_with_its_outcome(store: &dyn Store) {
         let (message, processed) = (message.clone(), processed.clone());
         store
             .write(move |tx| {
-                Box::pin(async move {
-                    Ok(tx
-                        .insert_finished_inbound(&message, &processed, at)
-                        .await?)
-                })
+                Box::pin(
+                    async move { Ok(tx.insert_finished_inbound(&message, &processed, at).await?) },
+                )
             })
             .await
             .expect("stored")
