@@ -145,11 +145,12 @@ pub struct IntakeOutcome {
 /// message instead of two, and nothing is written before that commit, so a failure before it
 /// leaves nothing behind and the caller (which still holds the message) is told. When that
 /// transaction is refused (the sender may not post, a ticket is gone, the database refuses a
-/// value, the same mailbox message was stored before) or the message cannot be parsed, it is processed the careful way: stored as pending
-/// on its own, then processed, and quarantined with the error when that fails again. A
-/// database outage is not retried that way: whether a commit the outage interrupted went
-/// through is not known, and storing the message again could double it; the caller is told
-/// and sends it again, as it would have when storing first failed.
+/// value, the same mailbox message was stored before) or the message cannot be parsed, it is
+/// processed the careful way: stored as pending on its own, then processed, and quarantined
+/// with the error when that fails again. A database outage is not retried that way: whether a
+/// commit the outage interrupted went through is not known, and storing the message again
+/// could double it; the caller is told and sends it again, as it would have when storing
+/// first failed.
 pub async fn receive(
     store: &dyn Store,
     desk: &DeskSettings,
@@ -186,14 +187,6 @@ async fn receive_stored_first(
         Some(raw) => process_raw(store, desk, settings, id, &raw).await,
         None => process(store, desk, settings, id).await,
     };
-    deferred_on_store_error(id, processed)
-}
-
-/// The outcome of processing the stored record `id`; a database error leaves it pending.
-fn deferred_on_store_error(
-    id: InboundId,
-    processed: Result<IntakeOutcome, Error>,
-) -> Result<IntakeOutcome, Error> {
     match processed {
         // Stored, so safe: the caller must not send it again. It stays pending and is finished
         // by the next processing round (start-up, every 30 s in `serve`, the cron route).
@@ -256,61 +249,49 @@ enum Record {
     New(Arc<NewInbound>),
 }
 
-/// What a posting transaction found its record to be.
-enum Claim {
-    /// This transaction's to post and record.
-    Mine(Claimed),
-    /// Finished by another worker already: nothing is to be posted.
-    Taken(InboundId),
-}
-
-/// A record a posting transaction holds.
-enum Claimed {
-    /// Stored and pending, and locked by this transaction until it commits.
-    Pending(InboundId),
-    /// Not stored yet: stored with its outcome when the transaction records it.
-    Unstored(Arc<NewInbound>),
-}
-
 impl Record {
-    /// Locks the stored record inside the posting transaction (a new one has nothing to lock
-    /// yet).
-    async fn claim(&self, tx: &mut dyn Writer) -> Result<Claim, Error> {
+    /// Locks a stored record inside the posting transaction and returns its id when another
+    /// worker finished it already (then nothing is to be posted). A new record is always this
+    /// transaction's.
+    async fn finished_elsewhere(&self, tx: &mut dyn Writer) -> Result<Option<InboundId>, Error> {
         match self {
             // Locked until commit: a second worker on the same message waits here, then sees
             // it processed and posts nothing.
-            Self::Stored(id) => Ok(
-                if tx.lock_inbound(*id).await? == Some(InboundStatus::Pending) {
-                    Claim::Mine(Claimed::Pending(*id))
-                } else {
-                    Claim::Taken(*id)
-                },
-            ),
-            Self::New(message) => Ok(Claim::Mine(Claimed::Unstored(Arc::clone(message)))),
+            Self::Stored(id) => {
+                Ok((tx.lock_inbound(*id).await? != Some(InboundStatus::Pending)).then_some(*id))
+            }
+            Self::New(_) => Ok(None),
         }
     }
-}
 
-impl Claimed {
-    /// Records `outcome` for the claimed message — storing a new one with it, in one write (a
-    /// mailbox message stored meanwhile makes that write fail, and the transaction with it) —
-    /// and returns the record's id.
+    /// Records `outcome` — storing a new message with it, in one write (a mailbox message
+    /// stored meanwhile makes that write fail, and the transaction with it) — and returns the
+    /// record's id.
     async fn finish(
-        self,
+        &self,
         tx: &mut dyn Writer,
         outcome: &InboundOutcome,
     ) -> Result<InboundId, Error> {
         let now = helpline_core::now();
         match self {
-            Self::Pending(id) => {
-                tx.finish_inbound(id, outcome, now).await?;
-                Ok(id)
+            Self::Stored(id) => {
+                tx.finish_inbound(*id, outcome, now).await?;
+                Ok(*id)
             }
-            Self::Unstored(message) => {
-                Ok(tx.insert_finished_inbound(&message, outcome, now).await?)
-            }
+            Self::New(message) => Ok(tx.insert_finished_inbound(message, outcome, now).await?),
         }
     }
+}
+
+/// The number of `ticket`, read in the writing transaction.
+async fn ticket_number(
+    tx: &mut dyn Writer,
+    ticket: Option<TicketId>,
+) -> Result<Option<TicketNumber>, Error> {
+    Ok(match ticket {
+        Some(ticket) => tx.ticket(ticket).await?.map(|t| t.number),
+        None => None,
+    })
 }
 
 /// Stores the raw bytes as a pending record (the first, and only indispensable, step).
@@ -1047,10 +1028,9 @@ async fn run_and_finish(
     let (id, finished) = store
         .write(move |tx| {
             Box::pin(async move {
-                let claimed = match record.claim(&mut *tx).await? {
-                    Claim::Mine(claimed) => claimed,
-                    Claim::Taken(id) => return Ok((id, None)),
-                };
+                if let Some(id) = record.finished_elsewhere(&mut *tx).await? {
+                    return Ok((id, None));
+                }
                 // Two copies of one mail (sent to two of our addresses, piped twice) may be
                 // processed at the same moment: only the first to get here posts.
                 if let Some(message_id) = &outcome.message_id {
@@ -1066,8 +1046,8 @@ async fn run_and_finish(
                             entry_id: Some(entry),
                             ..outcome
                         };
-                        let id = claimed.finish(&mut *tx, &duplicate).await?;
-                        let number = tx.ticket(ticket).await?.map(|t| t.number);
+                        let id = record.finish(&mut *tx, &duplicate).await?;
+                        let number = ticket_number(&mut *tx, Some(ticket)).await?;
                         return Ok((id, Some((duplicate, number))));
                     }
                 }
@@ -1077,7 +1057,7 @@ async fn run_and_finish(
                     entry_id: Some(posted.entry),
                     ..outcome
                 };
-                let id = claimed.finish(&mut *tx, &outcome).await?;
+                let id = record.finish(&mut *tx, &outcome).await?;
                 Ok((id, Some((outcome, Some(posted.number)))))
             })
         })
@@ -1095,15 +1075,11 @@ async fn finish(
     let (id, finished) = store
         .write(move |tx| {
             Box::pin(async move {
-                let claimed = match record.claim(&mut *tx).await? {
-                    Claim::Mine(claimed) => claimed,
-                    Claim::Taken(id) => return Ok((id, None)),
-                };
-                let id = claimed.finish(&mut *tx, &outcome).await?;
-                let number = match outcome.ticket_id {
-                    Some(ticket) => tx.ticket(ticket).await?.map(|t| t.number),
-                    None => None,
-                };
+                if let Some(id) = record.finished_elsewhere(&mut *tx).await? {
+                    return Ok((id, None));
+                }
+                let id = record.finish(&mut *tx, &outcome).await?;
+                let number = ticket_number(&mut *tx, outcome.ticket_id).await?;
                 Ok((id, Some((outcome, number))))
             })
         })

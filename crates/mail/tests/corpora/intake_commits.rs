@@ -1,8 +1,8 @@
 //! How many durable commits a message posted over HTTP costs, and that the one-commit way loses
 //! and doubles nothing: `receive` stores it with its post in one transaction, falls back to
-//! storing it first when that transaction is refused, and leaves an outage to the caller. Runs the real pipeline on a SQLite
-//! store in a temporary directory, behind a wrapper that counts (and can fail) write
-//! transactions.
+//! storing it first when that transaction is refused, and leaves an outage to the caller. Runs
+//! the real pipeline on a SQLite store in a temporary directory, behind a wrapper that counts
+//! (and can fail) write transactions.
 
 use helpline_core::error::BoxError;
 use helpline_core::event::Actor;
