@@ -16,9 +16,11 @@ pub mod v1;
 use axum::Router;
 use helpline_core::apikey::IpRule;
 use helpline_core::service::DeskSettings;
+use helpline_core::service::auth::KeyCache;
 use helpline_core::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -48,6 +50,9 @@ pub struct ApiSettings {
     pub compat_errors: CompatErrorStyle,
     /// Requests per minute and API key on `/api/v1` (0: unlimited).
     pub rate_limit_per_minute: u32,
+    /// How long a key read from the database is trusted without reading it again: a revoked
+    /// key keeps working here for at most this long (zero: every request reads its key).
+    pub key_cache_ttl: Duration,
 }
 
 impl Default for ApiSettings {
@@ -58,6 +63,7 @@ impl Default for ApiSettings {
             max_attachment_bytes: 16 * 1024 * 1024,
             compat_errors: CompatErrorStyle::V116,
             rate_limit_per_minute: 6000,
+            key_cache_ttl: Duration::from_secs(2),
         }
     }
 }
@@ -73,6 +79,8 @@ pub struct AppState {
     pub api: Arc<ApiSettings>,
     /// Per-key request budget of `/api/v1`.
     pub rate_limiter: Arc<ratelimit::RateLimiter>,
+    /// API keys read recently, shared by both APIs.
+    pub keys: Arc<KeyCache>,
     /// Mail intake settings (the secret that signs our Message-IDs, our own addresses, which
     /// servers TLS mailboxes trust — also for the cron route's fetch round).
     pub intake: Arc<helpline_mail::pipeline::IntakeSettings>,
@@ -90,6 +98,7 @@ impl AppState {
             store,
             desk: Arc::new(desk),
             rate_limiter: Arc::new(ratelimit::RateLimiter::new(api.rate_limit_per_minute)),
+            keys: Arc::new(KeyCache::new(api.key_cache_ttl)),
             api: Arc::new(api),
             intake: Arc::new(intake),
         }

@@ -37,6 +37,9 @@ pub struct Config {
     pub ticket_number_mode: String,
     /// Requests per minute and API key on `/api/v1` (0: unlimited).
     pub rate_limit_per_minute: u32,
+    /// Seconds a key read from the database is trusted before it is read again: how long a
+    /// revoked key may keep working on a running server (0: read on every request).
+    pub api_key_cache_seconds: u64,
     /// The desk's own mail addresses: never customers or collaborators; mail from them is our
     /// own coming back.
     pub system_addresses: Vec<String>,
@@ -130,6 +133,7 @@ impl Default for Config {
             max_attachment_bytes: api.max_attachment_bytes,
             osticket_error_style: api.compat_errors,
             rate_limit_per_minute: api.rate_limit_per_minute,
+            api_key_cache_seconds: api.key_cache_ttl.as_secs(),
             system_addresses: Vec::new(),
             ticket_number_format: "######".into(),
             ticket_number_mode: "random".into(),
@@ -207,6 +211,7 @@ impl Config {
             max_attachment_bytes: self.max_attachment_bytes,
             compat_errors: self.osticket_error_style,
             rate_limit_per_minute: self.rate_limit_per_minute,
+            key_cache_ttl: std::time::Duration::from_secs(self.api_key_cache_seconds),
         })
     }
 

@@ -249,7 +249,7 @@ async fn check_key(
     scope: Scope,
 ) -> Result<helpline_core::ids::ApiKeyId, Response> {
     let presented = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    match authorize(&*state.store, presented, ip, scope).await {
+    match authorize(&*state.store, &state.keys, presented, ip, scope).await {
         Ok(Ok(key)) => Ok(key.id),
         Ok(Err(refusal)) => {
             tracing::info!(%ip, reason = %refusal, "API key refused");

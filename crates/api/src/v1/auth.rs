@@ -49,7 +49,15 @@ pub async fn authenticate(
     scope: Scope,
 ) -> Result<Caller, Problem> {
     let ip = client_ip(peer.ip(), headers, &state.api.trusted_proxies);
-    let key = match authorize(&*state.store, presented_key(headers), ip, scope).await? {
+    let key = match authorize(
+        &*state.store,
+        &state.keys,
+        presented_key(headers),
+        ip,
+        scope,
+    )
+    .await?
+    {
         Ok(key) => key,
         Err(refusal @ (KeyRefusal::Unknown | KeyRefusal::Inactive)) => {
             let detail = match refusal {

@@ -5,10 +5,13 @@ use crate::support::{Backend, TestApp, nothing_written};
 use helpline_core::apikey::Scope;
 use helpline_core::event::Actor;
 use helpline_core::service::keys::{list_api_keys, revoke_api_key};
+use std::time::Duration;
 
 on_both_stores!(
     missing_unknown_and_wrong_address_keys_get_valid_key_required,
     revoked_key_gets_not_active,
+    a_key_revoked_in_use_is_refused_once_its_cached_copy_expires,
+    without_a_key_cache_a_key_revoked_in_use_is_refused_at_once,
     key_without_scope_gets_not_authorized,
     bad_key_wins_over_bad_body,
     cidr_bound_keys_accept_their_block,
@@ -72,6 +75,43 @@ async fn revoked_key_gets_not_active(backend: Backend) {
         "API key not found/active or source IP not authorized"
     );
     assert!(nothing_written(&*app.store).await);
+    app.finish().await;
+}
+
+/// A key the server has read stays trusted for `key_cache_ttl`, then is read again: a
+/// revocation made elsewhere (the CLI, another node) takes effect within that time.
+async fn a_key_revoked_in_use_is_refused_once_its_cached_copy_expires(backend: Backend) {
+    let ttl = Duration::from_millis(500);
+    let Some(app) = TestApp::spawn_with(backend, |api, _| api.key_cache_ttl = ttl).await else {
+        return;
+    };
+    assert_eq!(app.post("/api/tickets.json", BODY).await.status, 201);
+    let id = list_api_keys(&*app.store).await.expect("keys")[0].id;
+    revoke_api_key(&*app.store, id, Actor::system())
+        .await
+        .expect("revoked");
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    let response = app.post("/api/tickets.json", BODY).await;
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.text(),
+        "API key not found/active or source IP not authorized"
+    );
+    app.finish().await;
+}
+
+async fn without_a_key_cache_a_key_revoked_in_use_is_refused_at_once(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |api, _| api.key_cache_ttl = Duration::ZERO).await
+    else {
+        return;
+    };
+    assert_eq!(app.post("/api/tickets.json", BODY).await.status, 201);
+    let id = list_api_keys(&*app.store).await.expect("keys")[0].id;
+    revoke_api_key(&*app.store, id, Actor::system())
+        .await
+        .expect("revoked");
+    let response = app.post("/api/tickets.json", BODY).await;
+    assert_eq!(response.status, 401);
     app.finish().await;
 }
 
