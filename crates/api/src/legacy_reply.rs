@@ -132,6 +132,7 @@ async fn reply(
         return failed(StatusCode::BAD_REQUEST, errors);
     }
     let work = post_customer_message(
+        &state.desk,
         number.clone(),
         CustomerMessage {
             poster: CustomerRef::Email(email),

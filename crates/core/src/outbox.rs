@@ -328,15 +328,30 @@ pub struct Announcement {
     pub ticket: Option<TicketSnapshot>,
 }
 
-/// Writes the dispatch job for a change, inside the change's own transaction.
-pub async fn announce(tx: &mut dyn Writer, announcement: &Announcement) -> Result<JobId, Error> {
+/// Writes the dispatch job for a change, inside the change's own transaction — unless nothing
+/// can hear it: it asks for no mail and no webhook is subscribed to its event, so its dispatch
+/// would add nothing. Then no job is written and `None` is returned. (A webhook added in the
+/// moment between such a change and its dispatch used to receive it; it no longer does.)
+pub async fn announce(
+    tx: &mut dyn Writer,
+    announcement: &Announcement,
+) -> Result<Option<JobId>, Error> {
+    if !announcement.notices.alert && !announcement.notices.customer {
+        let webhooks = tx.webhooks().await?;
+        if !webhooks
+            .iter()
+            .any(|hook| hook.events.contains(&announcement.event))
+        {
+            return Ok(None);
+        }
+    }
     let payload = serde_json::to_string(announcement).map_err(|e| {
         Error::Store(crate::StoreError::Corrupt(format!(
             "an announcement could not be encoded: {e}"
         )))
     })?;
-    Ok(tx
-        .insert_job(
+    Ok(Some(
+        tx.insert_job(
             &NewJob {
                 kind: JobKind::Dispatch,
                 payload,
@@ -346,7 +361,8 @@ pub async fn announce(tx: &mut dyn Writer, announcement: &Announcement) -> Resul
             },
             announcement.occurred_at,
         )
-        .await?)
+        .await?,
+    ))
 }
 
 /// A webhook endpoint to add.

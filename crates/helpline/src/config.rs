@@ -191,7 +191,11 @@ impl Config {
             "sequential" => NumberFormat::Sequential(pattern),
             other => bail!("ticket_number_mode must be 'random' or 'sequential', not '{other}'"),
         };
-        Ok(DeskSettings { number_format })
+        Ok(DeskSettings {
+            number_format,
+            // The same rule as `NoticeSettings::enabled`: mail goes out only with a mail server.
+            sends_mail: self.smtp_url.is_some(),
+        })
     }
 
     /// The HTTP settings this configuration describes.

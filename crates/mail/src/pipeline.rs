@@ -768,6 +768,7 @@ async fn apply(
             let work: Work<PostedEntry> =
                 if class == MailClass::Bounce && from_delivery_system(mail) {
                     note_work(
+                        desk,
                         number,
                         NoteAuthor::Named("Mail delivery system".into()),
                         mail,
@@ -780,6 +781,7 @@ async fn apply(
                     )
                 } else if let Some(staff) = staff {
                     note_work(
+                        desk,
                         number,
                         NoteAuthor::Staff(StaffRef::Id(staff.id)),
                         mail,
@@ -833,6 +835,7 @@ async fn apply(
                         Vec::new()
                     };
                     message_work(
+                        desk,
                         number,
                         CustomerMessage {
                             poster,
@@ -881,6 +884,7 @@ async fn apply(
 }
 
 fn note_work(
+    desk: &DeskSettings,
     number: TicketNumber,
     author: NoteAuthor,
     mail: &InboundMail,
@@ -894,6 +898,7 @@ fn note_work(
         .and_then(|s| Subject::parse(&s).ok())
         .map(|s| s.as_str().to_owned());
     let work = post_internal_note(
+        desk,
         number,
         InternalNote {
             author,
@@ -915,11 +920,12 @@ fn note_work(
 }
 
 fn message_work(
+    desk: &DeskSettings,
     number: TicketNumber,
     message: CustomerMessage,
     cc: Vec<CustomerContact>,
 ) -> Work<PostedEntry> {
-    let post = post_customer_message(number.clone(), message, Actor::system());
+    let post = post_customer_message(desk, number.clone(), message, Actor::system());
     Box::new(move |tx| {
         Box::pin(async move {
             let posted = post(&mut *tx).await?;

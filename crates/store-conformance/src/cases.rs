@@ -50,7 +50,7 @@ fn contact(address: &str, name: &str) -> CustomerContact {
     }
 }
 
-fn text(body: &str) -> MessageBody {
+pub(crate) fn text(body: &str) -> MessageBody {
     MessageBody::parse(body, BodyFormat::Text).expect("test body is valid")
 }
 
@@ -1029,6 +1029,7 @@ pub async fn open_ticket_with_bad_references_writes_nothing(store: &dyn Store) {
 pub async fn sequential_ticket_numbers(store: &dyn Store) {
     let settings = DeskSettings {
         number_format: NumberFormat::Sequential("HD-####".parse().expect("pattern")),
+        ..DeskSettings::default()
     };
     let mut numbers = Vec::new();
     for i in 0..3 {
@@ -1049,6 +1050,7 @@ pub async fn sequential_ticket_numbers(store: &dyn Store) {
 pub async fn concurrent_ticket_creation_keeps_numbers_unique(store: &dyn Store) {
     let settings = Arc::new(DeskSettings {
         number_format: NumberFormat::Random("###".parse().expect("pattern")),
+        ..DeskSettings::default()
     });
     let results = join_all((0..60).map(|i| {
         let settings = Arc::clone(&settings);
@@ -2194,6 +2196,7 @@ pub async fn concurrent_idempotent_requests_run_once(store: &dyn Store) {
 pub async fn sequential_numbers_skip_taken_ones(store: &dyn Store) {
     let settings = DeskSettings {
         number_format: NumberFormat::Sequential("HD-####".parse().expect("pattern")),
+        ..DeskSettings::default()
     };
     let owner = create_user(store, "taken@example.com").await;
     for taken in ["HD-0001", "HD-0002"] {

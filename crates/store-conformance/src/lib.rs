@@ -93,6 +93,7 @@ macro_rules! conformance_suite {
             concurrent_claims_never_share_a_job,
             webhooks_round_trip_and_take_their_deliveries_along,
             changes_are_announced_in_their_own_transaction,
+            changes_nobody_can_hear_are_not_announced,
             next_job_due_is_the_earliest_pending,
             legacy_ids_map_each_source_record_once,
             organizations_and_slas_round_trip,

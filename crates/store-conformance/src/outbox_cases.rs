@@ -9,8 +9,11 @@ use helpline_core::outbox::{
     Announcement, EventType, Job, JobKind, JobQuery, JobResult, JobState, NewJob, NewWebhook,
 };
 use helpline_core::service::DeskSettings;
-use helpline_core::service::tickets::{open_ticket, open_ticket_work};
+use helpline_core::service::posting::{CustomerMessage, CustomerRef, post_customer_message};
+use helpline_core::service::tickets::{OpenedTicket, open_ticket, open_ticket_work};
 use helpline_core::store::Store;
+use helpline_core::thread::{EntryFlags, MailIds};
+use helpline_core::ticket::Source;
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
 
@@ -681,6 +684,124 @@ pub async fn changes_are_announced_in_their_own_transaction(store: &dyn Store) {
         (1, 1),
         "nothing of the failed work is left"
     );
+}
+
+/// A change is announced only when something can hear it: a mail it asks for (on a server that
+/// sends mail) or a webhook subscribed to its event. Otherwise its dispatch would add nothing,
+/// so no job is written.
+pub async fn changes_nobody_can_hear_are_not_announced(store: &dyn Store) {
+    let dispatches = || async move {
+        let jobs = store
+            .reader()
+            .await
+            .expect("reader")
+            .jobs(&JobQuery {
+                kind: Some(JobKind::Dispatch),
+                limit: 100,
+                ..JobQuery::default()
+            })
+            .await
+            .expect("jobs");
+        jobs.iter()
+            .map(|job| {
+                serde_json::from_str::<Announcement>(&job.payload)
+                    .expect("announcement payload")
+                    .event
+            })
+            .collect::<Vec<_>>()
+    };
+    let no_mail = DeskSettings {
+        sends_mail: false,
+        ..DeskSettings::default()
+    };
+    let open = |settings: DeskSettings, address: &'static str| async move {
+        open_ticket(
+            store,
+            &settings,
+            crate::cases::sample_ticket(address),
+            Actor::system(),
+        )
+        .await
+        .expect("ticket")
+    };
+    let message = |settings: DeskSettings, opened: &OpenedTicket| {
+        let work = post_customer_message(
+            &settings,
+            opened.ticket.number.clone(),
+            CustomerMessage {
+                poster: CustomerRef::Id(opened.ticket.user_id),
+                body: crate::cases::text("Any news?"),
+                attachments: Vec::new(),
+                ip: None,
+                source: Source::Api,
+                mail: MailIds::default(),
+                may_reopen: true,
+                flags: EntryFlags::default(),
+                notify: true,
+            },
+            Actor::system(),
+        );
+        async move { store.write(work).await.expect("message posted") }
+    };
+
+    // No mail server, no webhook: the ticket and the message are stored, nothing is announced.
+    let quiet = open(no_mail.clone(), "quiet@example.com").await;
+    message(no_mail.clone(), &quiet).await;
+    assert_eq!(dispatches().await, vec![]);
+
+    // A server that sends mail announces both: they ask for mail.
+    let mailed = open(DeskSettings::default(), "mailed@example.com").await;
+    message(DeskSettings::default(), &mailed).await;
+    assert_eq!(
+        dispatches().await,
+        vec![EventType::MessageCreated, EventType::TicketCreated]
+    );
+
+    // Without a mail server, a webhook subscribed to new tickets (only) makes those announced,
+    // asking for no mail.
+    store
+        .write(|tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .insert_webhook(
+                        &NewWebhook {
+                            url: "https://hooks.example.com/new-tickets".into(),
+                            events: vec![EventType::TicketCreated],
+                            secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+                            description: None,
+                        },
+                        helpline_core::now(),
+                    )
+                    .await?)
+            })
+        })
+        .await
+        .expect("webhook added");
+    let hooked = open(no_mail.clone(), "hooked@example.com").await;
+    message(no_mail, &hooked).await;
+    let jobs = store
+        .reader()
+        .await
+        .expect("reader")
+        .jobs(&JobQuery {
+            kind: Some(JobKind::Dispatch),
+            limit: 1,
+            ..JobQuery::default()
+        })
+        .await
+        .expect("jobs");
+    let newest: Announcement = serde_json::from_str(&jobs[0].payload).expect("payload");
+    assert_eq!(
+        (newest.event, newest.ticket_id),
+        (EventType::TicketCreated, hooked.ticket.id),
+        "the message, which no webhook hears, is not announced"
+    );
+    assert_eq!(
+        (newest.notices.alert, newest.notices.customer),
+        (false, false),
+        "a server without mail asks for none"
+    );
+    assert_eq!(dispatches().await.len(), 3);
 }
 
 /// The earliest due time of pending jobs, for idle workers.

@@ -115,7 +115,7 @@ pub async fn post_message(
     )?;
     let shown = number.to_string();
     let work = then(
-        post_customer_message(number, message, caller.actor()),
+        post_customer_message(&state.desk, number, message, caller.actor()),
         move |_, posted| Box::pin(async move { Ok(entry_view(&shown, &posted.entry)) }),
     );
     write_json(&state, key, StatusCode::CREATED, work).await
@@ -201,7 +201,7 @@ pub async fn post_reply(
     )?;
     let shown = number.to_string();
     let work = then(
-        post_staff_reply(number, reply, caller.actor()),
+        post_staff_reply(&state.desk, number, reply, caller.actor()),
         move |_, posted| Box::pin(async move { Ok(entry_view(&shown, &posted.entry)) }),
     );
     write_json(&state, key, StatusCode::CREATED, work).await
@@ -307,7 +307,7 @@ pub async fn post_note(
     )?;
     let shown = number.to_string();
     let work = then(
-        post_internal_note(number, note, caller.actor()),
+        post_internal_note(&state.desk, number, note, caller.actor()),
         move |_, posted| Box::pin(async move { Ok(entry_view(&shown, &posted.entry)) }),
     );
     write_json(&state, key, StatusCode::CREATED, work).await

@@ -20,10 +20,23 @@ use crate::store::{TxFuture, Writer};
 pub type Work<T> = Box<dyn for<'t> FnOnce(&'t mut dyn Writer) -> TxFuture<'t, T> + Send>;
 
 /// The desk-wide settings the services need (from the configuration file; never global).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DeskSettings {
     /// How ticket numbers are made.
     pub number_format: NumberFormat,
+    /// Whether this server sends notification mail (a mail server is set and notifications
+    /// are on). When it does not, its changes ask for no mail — and a change that no webhook
+    /// is subscribed to is then not announced at all, since its dispatch would do nothing.
+    pub sends_mail: bool,
+}
+
+impl Default for DeskSettings {
+    fn default() -> Self {
+        Self {
+            number_format: NumberFormat::default(),
+            sends_mail: true,
+        }
+    }
 }
 
 /// Turns a uniqueness violation into a [`crate::Error::Conflict`] with `message`; other store

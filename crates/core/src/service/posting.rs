@@ -2,7 +2,7 @@
 //! internal notes. Each is one unit of work; the ticket row is locked first so concurrent posts
 //! on one ticket apply one after another and its counters stay exact.
 
-use super::{Work, event_data};
+use super::{DeskSettings, Work, event_data};
 use crate::attachment::NewAttachment;
 use crate::body::MessageBody;
 use crate::catalog::{Staff, StatusState, TicketStatus};
@@ -143,12 +143,15 @@ pub(crate) async fn locked_ticket(
 ///
 /// Only the owner or a collaborator may post (anyone else: `Forbidden`, nothing stored). The
 /// message clears the answered flag and sets the last-message time; a closed ticket whose status
-/// allows it is reopened (`Conflict` when it does not).
+/// allows it is reopened (`Conflict` when it does not). The staff alert it may ask for is sent
+/// only when `settings` says this server sends mail.
 pub fn post_customer_message(
+    settings: &DeskSettings,
     number: TicketNumber,
     message: CustomerMessage,
     actor: Actor,
 ) -> Work<Posted> {
+    let sends_mail = settings.sends_mail;
     Box::new(move |tx| {
         Box::pin(async move {
             let mut ticket = locked_ticket(tx, &number).await?;
@@ -251,7 +254,7 @@ pub fn post_customer_message(
                     ..actor
                 },
                 NoticeSwitches {
-                    alert: message.notify,
+                    alert: message.notify && sends_mail,
                     customer: false,
                 },
                 json!({"entry_id": entry.id}),
@@ -264,8 +267,15 @@ pub fn post_customer_message(
 }
 
 /// A staff reply: visible to the customer, sets the last-response time and the answered flag,
-/// and may change the status in the same transaction.
-pub fn post_staff_reply(number: TicketNumber, reply: StaffReply, actor: Actor) -> Work<Posted> {
+/// and may change the status in the same transaction. The customer is mailed only when
+/// `settings` says this server sends mail.
+pub fn post_staff_reply(
+    settings: &DeskSettings,
+    number: TicketNumber,
+    reply: StaffReply,
+    actor: Actor,
+) -> Work<Posted> {
+    let sends_mail = settings.sends_mail;
     Box::new(move |tx| {
         Box::pin(async move {
             let mut ticket = locked_ticket(tx, &number).await?;
@@ -323,7 +333,7 @@ pub fn post_staff_reply(number: TicketNumber, reply: StaffReply, actor: Actor) -
                 EventType::ReplyCreated,
                 Some(entry.id),
                 staff_actor,
-                NoticeSwitches::from_notify(reply.notify),
+                NoticeSwitches::from_notify(reply.notify && sends_mail),
                 json!({"entry_id": entry.id}),
                 now,
             )
@@ -333,8 +343,15 @@ pub fn post_staff_reply(number: TicketNumber, reply: StaffReply, actor: Actor) -
     })
 }
 
-/// An internal note, never shown to customers.
-pub fn post_internal_note(number: TicketNumber, note: InternalNote, actor: Actor) -> Work<Posted> {
+/// An internal note, never shown to customers. Its staff alert is sent only when `settings` says
+/// this server sends mail.
+pub fn post_internal_note(
+    settings: &DeskSettings,
+    number: TicketNumber,
+    note: InternalNote,
+    actor: Actor,
+) -> Work<Posted> {
+    let sends_mail = settings.sends_mail;
     Box::new(move |tx| {
         Box::pin(async move {
             let mut ticket = locked_ticket(tx, &number).await?;
@@ -393,7 +410,7 @@ pub fn post_internal_note(number: TicketNumber, note: InternalNote, actor: Actor
                 Some(entry.id),
                 note_actor,
                 NoticeSwitches {
-                    alert: note.notify,
+                    alert: note.notify && sends_mail,
                     customer: false,
                 },
                 json!({"entry_id": entry.id}),

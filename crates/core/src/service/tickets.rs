@@ -49,6 +49,7 @@ pub fn open_ticket_work(
     actor: Actor,
 ) -> Work<OpenedTicket> {
     let number_format = settings.number_format.clone();
+    let sends_mail = settings.sends_mail;
     Box::new(move |tx| {
         Box::pin(async move {
             let now = crate::now();
@@ -194,8 +195,8 @@ pub fn open_ticket_work(
                     ..actor
                 },
                 NoticeSwitches {
-                    alert: new.notify.alert,
-                    customer: new.notify.autorespond,
+                    alert: new.notify.alert && sends_mail,
+                    customer: new.notify.autorespond && sends_mail,
                 },
                 json!({"entry_id": first_entry.id, "source": ticket.source}),
                 now,
