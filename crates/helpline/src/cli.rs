@@ -232,7 +232,7 @@ pub enum KeyCommand {
     Create(KeyCreateArgs),
     /// List keys (secrets are never shown again).
     List(JsonFlag),
-    /// Revoke a key; it stops working at once.
+    /// Revoke a key; running servers refuse it within `api_key_cache_seconds` (2 s by default).
     Revoke {
         /// The key's id (from `key list`).
         id: i64,

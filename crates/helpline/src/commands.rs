@@ -106,7 +106,7 @@ fn init_logging(filter: &str) {
 }
 
 async fn serve(config: Config) -> Result<()> {
-    let desk = config.desk_settings()?;
+    let desk = config.serve_desk_settings()?;
     let api = config.api_settings()?;
     let mail_tls = config.mail_tls()?;
     let store = database::open(&config.database_url).await?;

@@ -179,7 +179,10 @@ impl Config {
         }
     }
 
-    /// The desk rules this configuration describes.
+    /// The desk rules this configuration describes, for a command that leaves mail to the
+    /// outbox worker of `helpline serve` (`pipe`, `mail fetch`, `mail quarantine retry`): its
+    /// changes ask for every mail they may cause, and the worker's own settings decide — the
+    /// mail server may be set only in the environment `serve` runs in.
     pub fn desk_settings(&self) -> Result<DeskSettings> {
         let pattern: Pattern = self
             .ticket_number_format
@@ -193,8 +196,17 @@ impl Config {
         };
         Ok(DeskSettings {
             number_format,
-            // The same rule as `NoticeSettings::enabled`: mail goes out only with a mail server.
+            sends_mail: true,
+        })
+    }
+
+    /// The desk rules for `helpline serve`, which runs the outbox worker with this
+    /// configuration: without a mail server (the rule of `NoticeSettings::enabled`) its changes
+    /// ask for no mail, so that those no webhook hears are not announced at all.
+    pub fn serve_desk_settings(&self) -> Result<DeskSettings> {
+        Ok(DeskSettings {
             sends_mail: self.smtp_url.is_some(),
+            ..self.desk_settings()?
         })
     }
 
@@ -305,5 +317,23 @@ impl Config {
     pub fn mail_tls(&self) -> Result<TlsSettings> {
         TlsSettings::load(self.mail_tls_ca_file.as_deref())
             .context("mail_tls_ca_file (HELPLINE_MAIL_TLS_CA_FILE) cannot be used")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_serve_without_a_mail_server_asks_for_no_mail() {
+        let mut config = Config::default();
+        assert!(!config.serve_desk_settings().expect("valid").sends_mail);
+        assert!(
+            config.desk_settings().expect("valid").sends_mail,
+            "pipe and mail fetch leave the decision to serve's worker"
+        );
+        config.smtp_url = Some("smtp://127.0.0.1:2525".into());
+        assert!(config.serve_desk_settings().expect("valid").sends_mail);
+        assert!(config.desk_settings().expect("valid").sends_mail);
     }
 }

@@ -24,9 +24,9 @@ pub type Work<T> = Box<dyn for<'t> FnOnce(&'t mut dyn Writer) -> TxFuture<'t, T>
 pub struct DeskSettings {
     /// How ticket numbers are made.
     pub number_format: NumberFormat,
-    /// Whether this server sends notification mail (a mail server is set and notifications
-    /// are on). When it does not, its changes ask for no mail — and a change that no webhook
-    /// is subscribed to is then not announced at all, since its dispatch would do nothing.
+    /// Whether changes made here may ask for notification mail: `false` on a server with no
+    /// mail server set. Its changes then ask for none — and a change that no webhook is
+    /// subscribed to is not announced at all, since its dispatch would do nothing.
     pub sends_mail: bool,
 }
 

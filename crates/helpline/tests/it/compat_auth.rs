@@ -10,6 +10,7 @@ use std::time::Duration;
 on_both_stores!(
     missing_unknown_and_wrong_address_keys_get_valid_key_required,
     revoked_key_gets_not_active,
+    a_key_in_use_is_read_once_per_cache_period,
     a_key_revoked_in_use_is_refused_once_its_cached_copy_expires,
     without_a_key_cache_a_key_revoked_in_use_is_refused_at_once,
     key_without_scope_gets_not_authorized,
@@ -75,6 +76,25 @@ async fn revoked_key_gets_not_active(backend: Backend) {
         "API key not found/active or source IP not authorized"
     );
     assert!(nothing_written(&*app.store).await);
+    app.finish().await;
+}
+
+/// Within `key_cache_ttl` a key is not read again: a revocation made meanwhile (the CLI, another
+/// node) is not seen yet — the documented delay, and the proof that the copy is used.
+async fn a_key_in_use_is_read_once_per_cache_period(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |api, _| {
+        api.key_cache_ttl = Duration::from_secs(60);
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(app.post("/api/tickets.json", BODY).await.status, 201);
+    let id = list_api_keys(&*app.store).await.expect("keys")[0].id;
+    revoke_api_key(&*app.store, id, Actor::system())
+        .await
+        .expect("revoked");
+    assert_eq!(app.post("/api/tickets.json", BODY).await.status, 201);
     app.finish().await;
 }
 
