@@ -9,7 +9,10 @@ use helpline_core::outbox::{
     Announcement, EventType, Job, JobKind, JobQuery, JobResult, JobState, NewJob, NewWebhook,
 };
 use helpline_core::service::DeskSettings;
-use helpline_core::service::posting::{CustomerMessage, CustomerRef, post_customer_message};
+use helpline_core::service::posting::{
+    CustomerMessage, CustomerRef, InternalNote, NoteAuthor, post_customer_message,
+    post_internal_note,
+};
 use helpline_core::service::tickets::{OpenedTicket, open_ticket, open_ticket_work};
 use helpline_core::store::Store;
 use helpline_core::thread::{EntryFlags, MailIds};
@@ -743,18 +746,40 @@ pub async fn changes_nobody_can_hear_are_not_announced(store: &dyn Store) {
         );
         async move { store.write(work).await.expect("message posted") }
     };
+    let note = |settings: DeskSettings, opened: &OpenedTicket| {
+        let work = post_internal_note(
+            &settings,
+            opened.ticket.number.clone(),
+            InternalNote {
+                author: NoteAuthor::Named("Monitoring".into()),
+                title: None,
+                body: crate::cases::text("Disk full again."),
+                mail: MailIds::default(),
+                flags: EntryFlags::default(),
+                notify: true,
+            },
+            Actor::system(),
+        );
+        async move { store.write(work).await.expect("note posted") }
+    };
 
     // No mail server, no webhook: the ticket and the message are stored, nothing is announced.
     let quiet = open(no_mail.clone(), "quiet@example.com").await;
     message(no_mail.clone(), &quiet).await;
+    note(no_mail.clone(), &quiet).await;
     assert_eq!(dispatches().await, vec![]);
 
-    // A server that sends mail announces both: they ask for mail.
+    // A server that sends mail announces them all: they ask for mail.
     let mailed = open(DeskSettings::default(), "mailed@example.com").await;
     message(DeskSettings::default(), &mailed).await;
+    note(DeskSettings::default(), &mailed).await;
     assert_eq!(
         dispatches().await,
-        vec![EventType::MessageCreated, EventType::TicketCreated]
+        vec![
+            EventType::NoteCreated,
+            EventType::MessageCreated,
+            EventType::TicketCreated
+        ]
     );
 
     // Without a mail server, a webhook subscribed to new tickets (only) makes those announced,
@@ -801,7 +826,7 @@ pub async fn changes_nobody_can_hear_are_not_announced(store: &dyn Store) {
         (false, false),
         "a server without mail asks for none"
     );
-    assert_eq!(dispatches().await.len(), 3);
+    assert_eq!(dispatches().await.len(), 4);
 }
 
 /// The earliest due time of pending jobs, for idle workers.
