@@ -7,6 +7,7 @@ use helpline_core::event::Actor;
 use helpline_core::ids::{JobId, WebhookId};
 use helpline_core::outbox::{
     Announcement, EventType, Job, JobKind, JobQuery, JobResult, JobState, NewJob, NewWebhook,
+    Webhook,
 };
 use helpline_core::service::DeskSettings;
 use helpline_core::service::posting::{
@@ -37,6 +38,44 @@ async fn add(store: &dyn Store, new: NewJob) -> JobId {
         })
         .await
         .expect("job added")
+}
+
+/// Every announcement written (the payloads of the dispatch jobs), newest first.
+async fn announcements(store: &dyn Store) -> Vec<Announcement> {
+    let jobs = store
+        .reader()
+        .await
+        .expect("reader")
+        .jobs(&JobQuery {
+            kind: Some(JobKind::Dispatch),
+            limit: 100,
+            ..JobQuery::default()
+        })
+        .await
+        .expect("jobs");
+    jobs.iter()
+        .map(|job| serde_json::from_str(&job.payload).expect("announcement payload"))
+        .collect()
+}
+
+async fn add_webhook(
+    store: &dyn Store,
+    url: &str,
+    events: Vec<EventType>,
+    description: Option<&str>,
+) -> Webhook {
+    let new = NewWebhook {
+        url: url.to_owned(),
+        events,
+        secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+        description: description.map(str::to_owned),
+    };
+    store
+        .write(move |tx| {
+            Box::pin(async move { Ok(tx.insert_webhook(&new, helpline_core::now()).await?) })
+        })
+        .await
+        .expect("webhook added")
 }
 
 async fn claim(
@@ -556,24 +595,13 @@ pub async fn concurrent_claims_never_share_a_job(store: &dyn Store) {
 
 /// Endpoints round-trip with their events and secret; removing one removes its deliveries.
 pub async fn webhooks_round_trip_and_take_their_deliveries_along(store: &dyn Store) {
-    let hook = store
-        .write(|tx| {
-            Box::pin(async move {
-                Ok(tx
-                    .insert_webhook(
-                        &NewWebhook {
-                            url: "https://hooks.example.com/helpline".into(),
-                            events: vec![EventType::TicketCreated, EventType::StatusChanged],
-                            secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
-                            description: Some("CRM".into()),
-                        },
-                        helpline_core::now(),
-                    )
-                    .await?)
-            })
-        })
-        .await
-        .expect("webhook added");
+    let hook = add_webhook(
+        store,
+        "https://hooks.example.com/helpline",
+        vec![EventType::TicketCreated, EventType::StatusChanged],
+        Some("CRM"),
+    )
+    .await;
     let mut reader = store.reader().await.expect("reader");
     assert_eq!(
         reader.webhook(hook.id).await.expect("read"),
@@ -642,20 +670,9 @@ pub async fn changes_are_announced_in_their_own_transaction(store: &dyn Store) {
     )
     .await
     .expect("ticket");
-    let jobs = store
-        .reader()
-        .await
-        .expect("reader")
-        .jobs(&JobQuery {
-            kind: Some(JobKind::Dispatch),
-            limit: 10,
-            ..JobQuery::default()
-        })
-        .await
-        .expect("jobs");
-    assert_eq!(jobs.len(), 1);
-    let announced: Announcement =
-        serde_json::from_str(&jobs[0].payload).expect("announcement payload");
+    let written = announcements(store).await;
+    assert_eq!(written.len(), 1);
+    let announced = &written[0];
     assert_eq!(announced.event, EventType::TicketCreated);
     assert_eq!(announced.ticket_id, opened.ticket.id);
     assert_eq!(announced.entry_id, Some(opened.first_entry.id));
@@ -694,23 +711,10 @@ pub async fn changes_are_announced_in_their_own_transaction(store: &dyn Store) {
 /// so no job is written.
 pub async fn changes_nobody_can_hear_are_not_announced(store: &dyn Store) {
     let dispatches = || async move {
-        let jobs = store
-            .reader()
+        announcements(store)
             .await
-            .expect("reader")
-            .jobs(&JobQuery {
-                kind: Some(JobKind::Dispatch),
-                limit: 100,
-                ..JobQuery::default()
-            })
-            .await
-            .expect("jobs");
-        jobs.iter()
-            .map(|job| {
-                serde_json::from_str::<Announcement>(&job.payload)
-                    .expect("announcement payload")
-                    .event
-            })
+            .iter()
+            .map(|announced| announced.event)
             .collect::<Vec<_>>()
     };
     let no_mail = DeskSettings {
@@ -784,38 +788,17 @@ pub async fn changes_nobody_can_hear_are_not_announced(store: &dyn Store) {
 
     // Without a mail server, a webhook subscribed to new tickets (only) makes those announced,
     // asking for no mail.
-    store
-        .write(|tx| {
-            Box::pin(async move {
-                Ok(tx
-                    .insert_webhook(
-                        &NewWebhook {
-                            url: "https://hooks.example.com/new-tickets".into(),
-                            events: vec![EventType::TicketCreated],
-                            secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
-                            description: None,
-                        },
-                        helpline_core::now(),
-                    )
-                    .await?)
-            })
-        })
-        .await
-        .expect("webhook added");
+    add_webhook(
+        store,
+        "https://hooks.example.com/new-tickets",
+        vec![EventType::TicketCreated],
+        None,
+    )
+    .await;
     let hooked = open(no_mail.clone(), "hooked@example.com").await;
     message(no_mail, &hooked).await;
-    let jobs = store
-        .reader()
-        .await
-        .expect("reader")
-        .jobs(&JobQuery {
-            kind: Some(JobKind::Dispatch),
-            limit: 1,
-            ..JobQuery::default()
-        })
-        .await
-        .expect("jobs");
-    let newest: Announcement = serde_json::from_str(&jobs[0].payload).expect("payload");
+    let written = announcements(store).await;
+    let newest = &written[0];
     assert_eq!(
         (newest.event, newest.ticket_id),
         (EventType::TicketCreated, hooked.ticket.id),
@@ -826,7 +809,7 @@ pub async fn changes_nobody_can_hear_are_not_announced(store: &dyn Store) {
         (false, false),
         "a server without mail asks for none"
     );
-    assert_eq!(dispatches().await.len(), 4);
+    assert_eq!(written.len(), 4);
 }
 
 /// The earliest due time of pending jobs, for idle workers.

@@ -79,21 +79,24 @@ async fn revoked_key_gets_not_active(backend: Backend) {
     app.finish().await;
 }
 
-/// Within `key_cache_ttl` a key is not read again: a revocation made meanwhile (the CLI, another
-/// node) is not seen yet — the documented delay, and the proof that the copy is used.
-async fn a_key_in_use_is_read_once_per_cache_period(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |api, _| {
-        api.key_cache_ttl = Duration::from_secs(60);
-    })
-    .await
-    else {
-        return;
-    };
+/// An app whose key cache keeps keys for `ttl`, after one request with its key and that key's
+/// revocation straight in the database (as the CLI or another node revokes).
+async fn used_then_revoked(backend: Backend, ttl: Duration) -> Option<TestApp> {
+    let app = TestApp::spawn_with(backend, |api, _| api.key_cache_ttl = ttl).await?;
     assert_eq!(app.post("/api/tickets.json", BODY).await.status, 201);
     let id = list_api_keys(&*app.store).await.expect("keys")[0].id;
     revoke_api_key(&*app.store, id, Actor::system())
         .await
         .expect("revoked");
+    Some(app)
+}
+
+/// Within `key_cache_ttl` a key is not read again: a revocation made meanwhile (the CLI, another
+/// node) is not seen yet — the documented delay, and the proof that the copy is used.
+async fn a_key_in_use_is_read_once_per_cache_period(backend: Backend) {
+    let Some(app) = used_then_revoked(backend, Duration::from_secs(60)).await else {
+        return;
+    };
     assert_eq!(app.post("/api/tickets.json", BODY).await.status, 201);
     app.finish().await;
 }
@@ -102,14 +105,9 @@ async fn a_key_in_use_is_read_once_per_cache_period(backend: Backend) {
 /// revocation made elsewhere (the CLI, another node) takes effect within that time.
 async fn a_key_revoked_in_use_is_refused_once_its_cached_copy_expires(backend: Backend) {
     let ttl = Duration::from_millis(500);
-    let Some(app) = TestApp::spawn_with(backend, |api, _| api.key_cache_ttl = ttl).await else {
+    let Some(app) = used_then_revoked(backend, ttl).await else {
         return;
     };
-    assert_eq!(app.post("/api/tickets.json", BODY).await.status, 201);
-    let id = list_api_keys(&*app.store).await.expect("keys")[0].id;
-    revoke_api_key(&*app.store, id, Actor::system())
-        .await
-        .expect("revoked");
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
     let response = app.post("/api/tickets.json", BODY).await;
     assert_eq!(response.status, 401);
@@ -121,15 +119,9 @@ async fn a_key_revoked_in_use_is_refused_once_its_cached_copy_expires(backend: B
 }
 
 async fn without_a_key_cache_a_key_revoked_in_use_is_refused_at_once(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, |api, _| api.key_cache_ttl = Duration::ZERO).await
-    else {
+    let Some(app) = used_then_revoked(backend, Duration::ZERO).await else {
         return;
     };
-    assert_eq!(app.post("/api/tickets.json", BODY).await.status, 201);
-    let id = list_api_keys(&*app.store).await.expect("keys")[0].id;
-    revoke_api_key(&*app.store, id, Actor::system())
-        .await
-        .expect("revoked");
     let response = app.post("/api/tickets.json", BODY).await;
     assert_eq!(response.status, 401);
     app.finish().await;
