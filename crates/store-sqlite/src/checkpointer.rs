@@ -22,12 +22,15 @@ use std::thread::JoinHandle;
 pub(crate) const CHECKPOINT_FRAMES: u32 = 3_072;
 
 /// Frames a pass may leave for the writer to copy itself; more, and another pass is asked for.
-const WRITER_FINISHES_AT: i64 = 256;
+/// Every write waits while the writer copies, so its part is kept small: each pass only copies
+/// what was committed during the one before, so the passes soon come this close.
+const WRITER_FINISHES_AT: i64 = 64;
 
 /// Passes that may chase the commits before the writer finishes whatever is left. Under writes
 /// heavy enough that every pass leaves more than [`WRITER_FINISHES_AT`] frames, chasing on would
-/// never let the WAL start over; the writer's part is then at most what one pass left.
-const MOST_PASSES: u32 = 2;
+/// never let the WAL start over; the writer's part is then at most what one pass left. (Under
+/// 9,000 creates a second, most checkpoints needed one to four passes, a few five or six.)
+const MOST_PASSES: u32 = 6;
 
 /// What a pass of the checkpoint left: how many of the WAL's frames are copied.
 #[derive(Debug, Clone, Copy)]

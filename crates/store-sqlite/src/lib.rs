@@ -2,8 +2,9 @@
 //!
 //! Durability: a committed write — and so every 201 — is on disk. All writes go through one
 //! writer connection, owned by a thread that commits concurrent units of work together in one
-//! transaction ([group commit](group_commit)); a second thread syncs the WAL once for every
-//! batch committed meanwhile ([syncer]), and each caller is answered only after that sync.
+//! transaction ([group commit](group_commit)); two more threads sync the WAL, each sync
+//! covering every batch committed before it started ([syncer]), and each caller is answered only
+//! after such a sync.
 //! Transactions start with `BEGIN IMMEDIATE`: another process writing the same file (the CLI
 //! while the server runs) waits up to `busy_timeout` instead of failing with `SQLITE_BUSY`.
 //! Reads use a small pool of read-only connections, which WAL lets run alongside the writer. A

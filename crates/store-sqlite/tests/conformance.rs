@@ -236,6 +236,58 @@ mod deferred_indexing {
         assert!(matches(&conn, "deleted").is_empty());
         integrity_check(&conn);
     }
+
+    /// FTS5's automatic merge is off (migration 0014) and the writer merges a slice of the
+    /// segments after each indexing instead: one indexing after another, the segments a search
+    /// reads stay few. Without the writer's merging they would pile up to sixteen on one level,
+    /// where FTS5's crisis merge starts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_merges_the_index_segments_after_each_indexing() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("helpline.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open SQLite store");
+        let store: &dyn Store = &store;
+        let conn = Connection::open(&path).expect("second connection");
+        let automerge: i64 = conn
+            .query_row(
+                "select v from thread_entry_fts_config where k = 'automerge'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("automerge is set");
+        assert_eq!(automerge, 0);
+        let segments = || -> i64 {
+            conn.query_row(
+                "select count(distinct segid) from thread_entry_fts_idx",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count segments")
+        };
+
+        let mut most = 0;
+        for i in 0..40 {
+            open_with_text(store, i, &format!("guanaco{i} on the hill")).await;
+            // Each search has the queue indexed: one new segment each time.
+            let found = store
+                .reader()
+                .await
+                .expect("reader")
+                .tickets(&search(&format!("guanaco{i}")))
+                .await
+                .expect("search");
+            assert_eq!(found.len(), 1);
+            most = most.max(segments());
+        }
+        assert!(
+            most <= 8,
+            "at most {most} segments, expected no more than 8"
+        );
+        assert_eq!(matches(&conn, "hill").len(), 40);
+        integrity_check(&conn);
+    }
 }
 
 /// HTML entries are indexed by their text, also when the index is made again at opening (as

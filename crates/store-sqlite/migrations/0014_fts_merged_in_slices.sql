@@ -1,0 +1,13 @@
+-- The full-text index's segments are merged in small slices by the writer instead of by FTS5's
+-- automatic merge. (Numbered 0014: PostgreSQL's 0013 is a change of its own.)
+--
+-- FTS5 writes one index segment per indexing and, with 'automerge' on, merges segments as
+-- they pile up: after every 64 leaf pages written, 64 pages for each level of the index in one
+-- go. Inside the writer's commit that stopped every write waiting behind it for several
+-- milliseconds at a time (up to 9 ms, the slowest 1 % of creates), and for far longer on a big
+-- index. With 'automerge' off, the writer merges a few pages after each indexing
+-- (src/group_commit.rs, MERGE_PAGES), which keeps the number of segments — what a search reads —
+-- about where the automatic merge kept it, at an even cost per commit. FTS5's crisis merge
+-- (16 segments on one level) still applies, so a writer outside the store that never merges
+-- cannot let the segments grow without bound.
+insert into thread_entry_fts (thread_entry_fts, rank) values ('automerge', 0);
