@@ -31,9 +31,11 @@
 //! directly (see [`sql`](crate::sql)), so a unit's future completes when polled once; it is
 //! driven with a plain `block_on` inside the runtime's context.
 
+use crate::catalog_copy::CatalogCopy;
 use crate::checkpointer::Checkpoints;
 use crate::convert;
 use crate::queries::Conn;
+use crate::readers::ConnectionRole;
 use crate::syncer::{Acknowledgements, SYNC_THREADS, Syncer};
 use futures::FutureExt;
 use helpline_core::store::ErasedWork;
@@ -202,6 +204,7 @@ fn run(
     checkpoints: &mut Checkpoints,
 ) -> Connection {
     let mut open: Option<Batch> = None;
+    let mut catalog = CatalogCopy::default();
     // Committed batches the syncer has not answered yet.
     let mut unanswered: usize = 0;
     let mut since_indexing = 0;
@@ -232,7 +235,7 @@ fn run(
                     let _ = unit.reply.send(Err(unsynced(&failure)));
                     continue;
                 }
-                open = Batch::run(&mut conn, open, unit);
+                open = Batch::run(&mut conn, &mut catalog, open, unit);
                 if let Some(full) = open.take_if(|batch| batch.units >= MAX_BATCH) {
                     unanswered += usize::from(commit(&mut conn, full));
                 }
@@ -295,7 +298,12 @@ struct Batch {
 impl Batch {
     /// Runs `unit` in `open` (or in a new transaction when there is none). Returns the batch to
     /// go on with: `None` when the transaction was lost, after answering everyone in it.
-    fn run(conn: &mut Connection, open: Option<Batch>, unit: Unit) -> Option<Batch> {
+    fn run(
+        conn: &mut Connection,
+        catalog: &mut CatalogCopy,
+        open: Option<Batch>,
+        unit: Unit,
+    ) -> Option<Batch> {
         let mut batch = match open {
             Some(batch) if batch.savepoint_clean => batch,
             Some(batch) => match run_cached(conn, &["RELEASE unit", "SAVEPOINT unit"]) {
@@ -307,7 +315,7 @@ impl Batch {
                     // The units before this one are lost; this one gets a transaction of its
                     // own.
                     batch.fail(conn, &convert::db(error).to_string());
-                    return Self::run(conn, None, unit);
+                    return Self::run(conn, catalog, None, unit);
                 }
             },
             None => match run_cached(conn, &["BEGIN IMMEDIATE", "SAVEPOINT unit"]) {
@@ -326,7 +334,7 @@ impl Batch {
         };
         batch.units += 1;
         batch.index_requested |= unit.index;
-        match run_unit(conn, unit.work) {
+        match run_unit(conn, catalog, unit.work) {
             Ok(value) => {
                 batch.succeeded.push((unit.reply, value));
                 batch.savepoint_clean = false;
@@ -426,10 +434,10 @@ pub(crate) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Runs one unit against the open transaction; a panic becomes an error for its caller only.
-fn run_unit(conn: &mut Connection, work: ErasedWork) -> Outcome {
+fn run_unit(conn: &mut Connection, catalog: &mut CatalogCopy, work: ErasedWork) -> Outcome {
     let outcome = futures::executor::block_on(
         AssertUnwindSafe(async {
-            let mut writer = Conn(&mut *conn);
+            let mut writer = Conn(UnitConnection { conn, catalog });
             work(&mut writer).await
         })
         .catch_unwind(),
@@ -446,6 +454,36 @@ fn run_unit(conn: &mut Connection, work: ErasedWork) -> Outcome {
         ))))
         .into())
     })
+}
+
+/// The writer's connection as a unit of work sees it, with the committer's catalogue copy.
+struct UnitConnection<'a> {
+    conn: &'a mut Connection,
+    catalog: &'a mut CatalogCopy,
+}
+
+impl ConnectionRole for UnitConnection<'_> {
+    fn search_indexer(&self) -> Option<&SearchIndexer> {
+        None
+    }
+
+    fn catalog_copy(&mut self) -> Option<&mut CatalogCopy> {
+        Some(self.catalog)
+    }
+}
+
+impl std::ops::Deref for UnitConnection<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl std::ops::DerefMut for UnitConnection<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn
+    }
 }
 
 /// Ends whatever transaction is open. Its error is not worth reporting: either there was none

@@ -15,6 +15,7 @@
 //! Statements run through rusqlite on the calling thread ([`sql`]); sqlx only applies the
 //! migrations, so databases migrated by earlier versions keep their history.
 
+mod catalog_copy;
 mod checkpointer;
 mod convert;
 mod group_commit;

@@ -1,7 +1,8 @@
 //! The [`Reader`] and [`Writer`] implementations: every SQL statement of the SQLite store.
 
+use crate::catalog_copy::CatalogStamp;
 use crate::convert::{db, ip, micros, opt_time, parsed, time};
-use crate::readers::QueuedIndexing;
+use crate::readers::ConnectionRole;
 use crate::sql::{QueryBuilder, Row, query};
 use async_trait::async_trait;
 use helpline_core::StoreError;
@@ -26,7 +27,7 @@ use helpline_core::mailbox::{AfterFetch, Mailbox, MailboxAddress, MailboxId, New
 use helpline_core::outbox::{Job, JobKind, JobQuery, JobResult, NewJob, NewWebhook, Webhook};
 use helpline_core::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use helpline_core::store::{
-    NewTicketDefaults, Reader, RowCounts, TicketDraft, TicketQuery, Writer,
+    CatalogLists, NewTicketDefaults, Reader, RowCounts, TicketDraft, TicketQuery, Writer,
 };
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
@@ -39,9 +40,32 @@ use time::OffsetDateTime;
 /// A connection (pooled reader, or the writer inside a transaction) seen as a store reader/writer.
 pub(crate) struct Conn<C>(pub(crate) C);
 
-impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Conn<C> {
+impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Conn<C> {
     fn conn(&mut self) -> &mut Connection {
         &mut self.0
+    }
+
+    /// The five catalogues, read from their tables (ordered by id, as their own reads are).
+    async fn read_catalog(&mut self) -> Result<CatalogLists, StoreError> {
+        Ok(CatalogLists {
+            statuses: self.statuses().await?,
+            priorities: self.priorities().await?,
+            departments: self.departments().await?,
+            topics: self.topics().await?,
+            staff: self.staff().await?,
+        })
+    }
+
+    /// The `catalog_version` row (migration 0015) as this transaction sees it.
+    async fn catalog_stamp(&mut self) -> Result<CatalogStamp, StoreError> {
+        let row = query("select version, stamp from catalog_version where only_row = 1")
+            .fetch_one(self.conn())
+            .await
+            .map_err(db)?;
+        Ok(CatalogStamp {
+            version: row.try_get(0).map_err(db)?,
+            stamp: row.try_get(1).map_err(db)?,
+        })
     }
 
     /// Has every entry queued for full-text indexing indexed, so that a search finds every entry
@@ -676,7 +700,7 @@ fn idempotency_row(row: &Row) -> Result<IdempotencyRecord, StoreError> {
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Reader for Conn<C> {
+impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Reader for Conn<C> {
     async fn job(&mut self, id: JobId) -> Result<Option<Job>, StoreError> {
         crate::outbox::job(self.conn(), id).await
     }
@@ -1171,7 +1195,49 @@ impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Reader for Conn<C
         required("default priority", map_optional(row, priority_row)?)
     }
 
+    async fn catalog(&mut self) -> Result<CatalogLists, StoreError> {
+        if self.0.catalog_copy().is_none() {
+            return self.read_catalog().await;
+        }
+        let stamp = self.catalog_stamp().await?;
+        if let Some(lists) = self.0.catalog_copy().and_then(|copy| copy.at(&stamp)) {
+            return Ok(lists);
+        }
+        let lists = self.read_catalog().await?;
+        if let Some(copy) = self.0.catalog_copy() {
+            copy.keep(stamp, &lists);
+        }
+        Ok(lists)
+    }
+
     async fn new_ticket_defaults(&mut self) -> Result<NewTicketDefaults, StoreError> {
+        if self.0.catalog_copy().is_some() {
+            // The writer's copy answers without reading the three tables (the same rule as the
+            // statement below: the lowest id among the defaults).
+            let lists = self.catalog().await?;
+            return Ok(NewTicketDefaults {
+                department_id: required(
+                    "default department",
+                    lists
+                        .departments
+                        .iter()
+                        .find(|d| d.is_default)
+                        .map(|d| d.id),
+                )?,
+                status_id: required(
+                    "default open status",
+                    lists
+                        .statuses
+                        .iter()
+                        .find(|s| s.is_default && s.state == StatusState::Open)
+                        .map(|s| s.id),
+                )?,
+                priority_id: required(
+                    "default priority",
+                    lists.priorities.iter().find(|p| p.is_default).map(|p| p.id),
+                )?,
+            });
+        }
         let row = query(
             "select \
              (select department_id from department where is_default \
@@ -1259,7 +1325,7 @@ impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Reader for Conn<C
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = Connection> + QueuedIndexing + Send> Writer for Conn<C> {
+impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Writer for Conn<C> {
     async fn insert_job(&mut self, job: &NewJob, now: OffsetDateTime) -> Result<JobId, StoreError> {
         crate::outbox::insert_job(self.conn(), job, now).await
     }

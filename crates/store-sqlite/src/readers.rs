@@ -1,5 +1,6 @@
 //! The read-only connections: a small pool, opened on first need and kept.
 
+use crate::catalog_copy::CatalogCopy;
 use crate::group_commit::SearchIndexer;
 use helpline_core::StoreError;
 use rusqlite::Connection;
@@ -65,22 +66,24 @@ pub(crate) struct PooledReader<'p> {
     _permit: SemaphorePermit<'p>,
 }
 
-/// How a connection gets the entries queued for full-text indexing indexed before it searches.
-pub(crate) trait QueuedIndexing {
-    /// The committer's handle for a pooled reader. `None` for the writer's connection, which
+/// What differs between a pooled reader and the writer inside a unit of work, beyond their
+/// statements.
+pub(crate) trait ConnectionRole {
+    /// How the entries queued for full-text indexing get indexed before a search: the
+    /// committer's handle for a pooled reader; `None` for the writer's connection, which
     /// indexes them itself, inside its transaction.
     fn search_indexer(&self) -> Option<&SearchIndexer>;
-}
 
-impl QueuedIndexing for PooledReader<'_> {
-    fn search_indexer(&self) -> Option<&SearchIndexer> {
-        Some(&self.pool.indexer)
+    /// The committer's copy of the catalogues, for the writer; `None` for a pooled reader,
+    /// which reads them (cheaply, and beside the writer rather than in its way).
+    fn catalog_copy(&mut self) -> Option<&mut CatalogCopy> {
+        None
     }
 }
 
-impl QueuedIndexing for &mut Connection {
+impl ConnectionRole for PooledReader<'_> {
     fn search_indexer(&self) -> Option<&SearchIndexer> {
-        None
+        Some(&self.pool.indexer)
     }
 }
 

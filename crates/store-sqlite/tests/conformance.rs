@@ -491,3 +491,119 @@ async fn a_burst_larger_than_a_batch_commits_every_unit() {
         .expect("count");
     assert_eq!(stored, 700);
 }
+
+/// The writer keeps the catalogues between units of work (migration 0015 says when its copy is
+/// out of date): a unit sees every change — its own, an earlier unit's, another connection's —
+/// and none that was rolled back, in the catalogues and in the defaults new tickets get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writers_catalogue_copy_follows_every_change() {
+    use helpline_core::Error;
+    use helpline_core::catalog::NewDepartment;
+    use helpline_core::store::Store;
+
+    async fn department_names(store: &dyn Store) -> Vec<String> {
+        store
+            .write(|tx| {
+                Box::pin(async move {
+                    Ok(tx
+                        .catalog()
+                        .await?
+                        .departments
+                        .into_iter()
+                        .map(|d| d.name)
+                        .collect::<Vec<_>>())
+                })
+            })
+            .await
+            .expect("catalogue read in a unit of work")
+    }
+
+    async fn add_department(store: &dyn Store, name: &'static str, then_fail: bool) -> Vec<String> {
+        let outcome = store
+            .write(move |tx| {
+                Box::pin(async move {
+                    tx.insert_department(
+                        &NewDepartment {
+                            name: name.to_owned(),
+                        },
+                        helpline_core::now(),
+                    )
+                    .await?;
+                    let seen: Vec<String> = tx
+                        .catalog()
+                        .await?
+                        .departments
+                        .into_iter()
+                        .map(|d| d.name)
+                        .collect();
+                    if then_fail {
+                        return Err(Error::Conflict(format!("fails after reading {seen:?}")));
+                    }
+                    Ok(seen)
+                })
+            })
+            .await;
+        match outcome {
+            Ok(seen) => seen,
+            Err(Error::Conflict(message)) if then_fail => vec![message],
+            Err(other) => panic!("unexpected outcome: {other}"),
+        }
+    }
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("helpline.db");
+    let sqlite = SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open SQLite store");
+    let store: &dyn Store = &sqlite;
+    let conn = rusqlite::Connection::open(&path).expect("second connection");
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .expect("busy timeout");
+
+    let before = department_names(store).await;
+    assert!(!before.contains(&"Billing".to_owned()));
+
+    // The unit's own change, and the next unit's view of it.
+    assert!(
+        add_department(store, "Billing", false)
+            .await
+            .contains(&"Billing".to_owned())
+    );
+    assert!(
+        department_names(store)
+            .await
+            .contains(&"Billing".to_owned())
+    );
+
+    // A unit that read its own change and then failed: the change is gone, and so is what the
+    // copy held of it — also once another change (here another connection's) has brought the
+    // version number to where the failed unit had taken it.
+    let failed = add_department(store, "Ghost", true).await;
+    assert!(failed[0].contains("Ghost"), "{failed:?}");
+    conn.execute(
+        "update department set name = 'Accounts' where name = 'Billing'",
+        [],
+    )
+    .expect("rename outside the store");
+    let names = department_names(store).await;
+    assert!(!names.contains(&"Ghost".to_owned()), "{names:?}");
+    assert!(names.contains(&"Accounts".to_owned()) && !names.contains(&"Billing".to_owned()));
+    assert!(!department_names(store).await.contains(&"Ghost".to_owned()));
+
+    // The defaults a new ticket gets come from the same copy.
+    conn.execute("update department set is_default = (name = 'Accounts')", [])
+        .expect("new default outside the store");
+    let accounts: i64 = conn
+        .query_row(
+            "select department_id from department where name = 'Accounts'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("department id");
+    let defaults = store
+        .write(|tx| Box::pin(async move { Ok(tx.new_ticket_defaults().await?) }))
+        .await
+        .expect("defaults");
+    assert_eq!(defaults.department_id.0, accounts);
+    sqlite.close().await;
+}
