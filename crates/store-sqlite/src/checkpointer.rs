@@ -5,7 +5,7 @@
 //! between batches it stopped every write for 5–6 ms at a time (several thousand pages and two
 //! syncs). Now a thread of its own runs it on a connection of its own, alongside the writer's
 //! commits (a `PASSIVE` checkpoint takes no lock a writer needs). The writer finishes the job:
-//! once a pass has copied all but the last few hundred frames, it checkpoints those itself
+//! once a pass has copied all but the last few dozen frames, it checkpoints those itself
 //! between two batches, so that the next transaction finds the WAL fully copied and starts it
 //! over — SQLite restarts the WAL only in a write transaction that began after a complete
 //! checkpoint, which a checkpoint racing the commits never gives.

@@ -423,14 +423,28 @@ pub(crate) fn index_pending(conn: &Connection) -> rusqlite::Result<()> {
         .execute([])?;
     conn.prepare_cached("delete from fts_pending")?
         .execute([])?;
-    if indexed == 0 {
-        return Ok(());
+    if indexed > 0 {
+        merge_index_slice(conn);
     }
-    conn.prepare_cached(
-        "insert into thread_entry_fts (thread_entry_fts, rank) values ('merge', ?1)",
-    )?
-    .execute([MERGE_PAGES])?;
     Ok(())
+}
+
+/// Merges up to [`MERGE_PAGES`] pages of the full-text index's segments, inside a savepoint of
+/// its own: a merge that fails leaves the entries just indexed in place (the next indexing
+/// merges again), and is only logged.
+fn merge_index_slice(conn: &Connection) {
+    let merged = run_cached(conn, &["SAVEPOINT fts_merge"])
+        .and_then(|()| {
+            conn.prepare_cached(
+                "insert into thread_entry_fts (thread_entry_fts, rank) values ('merge', ?1)",
+            )?
+            .execute([MERGE_PAGES])
+        })
+        .and_then(|_| run_cached(conn, &["RELEASE fts_merge"]));
+    if let Err(error) = merged {
+        tracing::warn!(%error, "merging the full-text index's segments failed; the next indexing merges again");
+        let _ = run_cached(conn, &["ROLLBACK TO fts_merge", "RELEASE fts_merge"]);
+    }
 }
 
 /// Runs one unit against the open transaction; a panic becomes an error for its caller only.

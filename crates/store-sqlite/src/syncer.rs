@@ -147,11 +147,19 @@ impl Syncer {
     }
 
     /// Waits until every batch handed over has been synced and answered.
-    pub(crate) fn stop(self) {
+    pub(crate) fn stop(mut self) {
         self.shared.stop();
-        for thread in self.threads {
+        for thread in std::mem::take(&mut self.threads) {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for Syncer {
+    /// A syncer dropped without [`Syncer::stop`] (its committer failed to start) still lets its
+    /// threads end.
+    fn drop(&mut self) {
+        self.shared.stop();
     }
 }
 
@@ -223,8 +231,12 @@ struct WalFile {
 }
 
 impl WalFile {
+    /// Opens the file at once when it exists: Linux reports a write-back error only to
+    /// descriptors open when it happened, so a descriptor opened later could sync "successfully"
+    /// over pages the kernel dropped.
     fn new(path: PathBuf) -> Self {
-        Self { path, file: None }
+        let file = File::open(&path).ok();
+        Self { path, file }
     }
 
     fn sync(&mut self) -> io::Result<()> {
