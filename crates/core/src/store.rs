@@ -121,6 +121,18 @@ pub struct NewTicketDefaults {
     pub priority_id: PriorityId,
 }
 
+/// The five catalogues read one list after another: [`Reader::catalog`] unless a store does
+/// better.
+pub async fn catalog_lists<R: Reader + ?Sized>(reader: &mut R) -> Result<CatalogLists, StoreError> {
+    Ok(CatalogLists {
+        statuses: reader.statuses().await?,
+        priorities: reader.priorities().await?,
+        departments: reader.departments().await?,
+        topics: reader.topics().await?,
+        staff: reader.staff().await?,
+    })
+}
+
 /// The five catalogues a ticket's view names, read together (see [`Reader::catalog`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CatalogLists {
@@ -292,15 +304,9 @@ pub trait Reader: Send {
     /// Every priority, by id.
     async fn priorities(&mut self) -> Result<Vec<Priority>, StoreError>;
     /// The five lists above. Every ticket view reads them; a store where each statement is a
-    /// round trip reads them in one.
+    /// round trip reads them in one, one that keeps a copy answers from it.
     async fn catalog(&mut self) -> Result<CatalogLists, StoreError> {
-        Ok(CatalogLists {
-            statuses: self.statuses().await?,
-            priorities: self.priorities().await?,
-            departments: self.departments().await?,
-            topics: self.topics().await?,
-            staff: self.staff().await?,
-        })
+        catalog_lists(self).await
     }
     /// One help topic.
     async fn topic(&mut self, id: TopicId) -> Result<Option<HelpTopic>, StoreError>;

@@ -28,6 +28,7 @@ use helpline_core::outbox::{Job, JobKind, JobQuery, JobResult, NewJob, NewWebhoo
 use helpline_core::service::idempotency::{IdempotencyKey, IdempotencyRecord, StoredResponse};
 use helpline_core::store::{
     CatalogLists, NewTicketDefaults, Reader, RowCounts, TicketDraft, TicketQuery, Writer,
+    catalog_lists,
 };
 use helpline_core::thread::{Author, EntryFlags, EntryKind, MailIds, NewEntry, ThreadEntry};
 use helpline_core::ticket::{Collaborator, Source, Subject, Ticket, TicketNumber};
@@ -43,17 +44,6 @@ pub(crate) struct Conn<C>(pub(crate) C);
 impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Conn<C> {
     fn conn(&mut self) -> &mut Connection {
         &mut self.0
-    }
-
-    /// The five catalogues, read from their tables (ordered by id, as their own reads are).
-    async fn read_catalog(&mut self) -> Result<CatalogLists, StoreError> {
-        Ok(CatalogLists {
-            statuses: self.statuses().await?,
-            priorities: self.priorities().await?,
-            departments: self.departments().await?,
-            topics: self.topics().await?,
-            staff: self.staff().await?,
-        })
     }
 
     /// The `catalog_version` row (migration 0015) as this transaction sees it.
@@ -1197,13 +1187,13 @@ impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Reader for Conn<C
 
     async fn catalog(&mut self) -> Result<CatalogLists, StoreError> {
         if self.0.catalog_copy().is_none() {
-            return self.read_catalog().await;
+            return catalog_lists(self).await;
         }
         let stamp = self.catalog_stamp().await?;
         if let Some(lists) = self.0.catalog_copy().and_then(|copy| copy.at(&stamp)) {
             return Ok(lists);
         }
-        let lists = self.read_catalog().await?;
+        let lists = catalog_lists(self).await?;
         if let Some(copy) = self.0.catalog_copy() {
             copy.keep(stamp, &lists);
         }

@@ -15,17 +15,31 @@ async fn fresh_store() -> Option<TestStore> {
 
 conformance_suite!(fresh_store);
 
+/// A scratch directory (removed when dropped) and the path of a database file in it.
+fn scratch_database() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("helpline.db");
+    (dir, path)
+}
+
+/// The store on the database file at `path`.
+async fn open_at(path: &std::path::Path) -> SqliteStore {
+    SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("open SQLite store")
+}
+
 /// Full-text indexing is deferred (migration 0008 queues entries; the writer indexes the queue in
 /// every sixteenth commit, or in the next one when a search asks): a search finds every entry
 /// committed before it, the queue is empty afterwards, and edits made outside the store — of
 /// indexed entries and of entries still queued — keep the external-content index consistent.
 mod deferred_indexing {
+    use super::{open_at, scratch_database};
     use helpline_core::event::Actor;
     use helpline_core::service::DeskSettings;
     use helpline_core::service::tickets::open_ticket;
     use helpline_core::store::{Store, TicketQuery};
     use helpline_store_conformance::cases::sample_ticket;
-    use helpline_store_sqlite::SqliteStore;
     use rusqlite::Connection;
 
     fn matches(conn: &Connection, word: &str) -> Vec<i64> {
@@ -81,11 +95,8 @@ mod deferred_indexing {
     /// work) or the sixteenth commit since the last indexing; the search finds them all.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn entries_are_indexed_for_a_search_or_every_sixteenth_commit() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("helpline.db");
-        let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("open SQLite store");
+        let (_dir, path) = scratch_database();
+        let store = open_at(&path).await;
         let store: &dyn Store = &store;
         let conn = Connection::open(&path).expect("second connection");
 
@@ -142,11 +153,8 @@ mod deferred_indexing {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn entries_are_indexed_before_a_search_and_edits_stay_consistent() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("helpline.db");
-        let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("open SQLite store");
+        let (_dir, path) = scratch_database();
+        let store = open_at(&path).await;
         let store: &dyn Store = &store;
 
         // Forty tickets at once: the writer commits them in shared transactions.
@@ -243,11 +251,8 @@ mod deferred_indexing {
     /// where FTS5's crisis merge starts.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_merges_the_index_segments_after_each_indexing() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("helpline.db");
-        let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
-            .await
-            .expect("open SQLite store");
+        let (_dir, path) = scratch_database();
+        let store = open_at(&path).await;
         let store: &dyn Store = &store;
         let conn = Connection::open(&path).expect("second connection");
         let automerge: i64 = conn
@@ -372,11 +377,8 @@ async fn the_wal_stays_small_under_steady_writes() {
     use helpline_core::store::Store;
     use helpline_store_conformance::cases::sample_ticket;
 
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("helpline.db");
-    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("open SQLite store");
+    let (dir, path) = scratch_database();
+    let store = open_at(&path).await;
     let store: &dyn Store = &store;
     // One ticket at a time: every commit writes its own few dozen pages.
     for i in 0..800 {
@@ -410,11 +412,8 @@ async fn the_wal_starts_over_under_heavy_concurrent_writes() {
     use helpline_core::store::Store;
     use helpline_store_conformance::cases::sample_ticket;
 
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("helpline.db");
-    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("open SQLite store");
+    let (dir, path) = scratch_database();
+    let store = open_at(&path).await;
     let store: &dyn Store = &store;
     let paragraph = "The order form fails again after the update, with the same error. ";
     // Forty-eight writers without a pause: the writer always has a full batch waiting.
@@ -550,11 +549,8 @@ async fn the_writers_catalogue_copy_follows_every_change() {
         }
     }
 
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("helpline.db");
-    let sqlite = SqliteStore::open(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("open SQLite store");
+    let (_dir, path) = scratch_database();
+    let sqlite = open_at(&path).await;
     let store: &dyn Store = &sqlite;
     let conn = rusqlite::Connection::open(&path).expect("second connection");
     conn.busy_timeout(std::time::Duration::from_secs(10))
