@@ -17,9 +17,11 @@ use std::thread::JoinHandle;
 
 /// WAL frames (pages) committed since the last checkpoint that start the next one. SQLite's own
 /// automatic checkpoint runs at 1,000. A larger WAL costs less per page written: pages written
-/// again meanwhile are copied once, and the writer's own part (two syncs) comes less often. Up
-/// to 4,096 frames SQLite finds a page in the WAL with one hash table.
-pub(crate) const CHECKPOINT_FRAMES: u32 = 3_072;
+/// again meanwhile are copied once, and the writer's own part (two syncs) and the database
+/// file's syncs, which the WAL's syncs wait behind on the disk, come less often. At 8,000
+/// frames (33 MB of WAL at most, two of SQLite's WAL hash tables) creates ran 4 % faster than at
+/// 3,072 (four interleaved runs: 0 to +6 %); 16,000 gained nothing certain over 8,000.
+pub(crate) const CHECKPOINT_FRAMES: u32 = 8_000;
 
 /// Frames a pass may leave for the writer to copy itself; more, and another pass is asked for.
 /// Every write waits while the writer copies, so its part is kept small: each pass only copies

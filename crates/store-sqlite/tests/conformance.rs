@@ -394,9 +394,9 @@ async fn the_wal_stays_small_under_steady_writes() {
     let wal = std::fs::metadata(dir.path().join("helpline.db-wal"))
         .expect("WAL file")
         .len();
-    // 800 commits write about 70 MB of WAL frames in all; checkpointed every 3,072 frames
-    // (12.4 MB) the file is reused from its start.
-    assert!(wal < 20 * 1024 * 1024, "WAL file of {wal} bytes");
+    // 800 commits write about 70 MB of WAL frames in all; checkpointed every 8,000 frames
+    // (33 MB) the file is reused from its start.
+    assert!(wal < 45 * 1024 * 1024, "WAL file of {wal} bytes");
 }
 
 /// Under continuous concurrent writes of large entries, checkpoint passes run alongside the
@@ -435,8 +435,9 @@ async fn the_wal_starts_over_under_heavy_concurrent_writes() {
     let largest = std::fs::metadata(dir.path().join("helpline.db-wal"))
         .expect("WAL file")
         .len();
-    // 1,200 tickets of 27 KB write some 90 MB of WAL frames in all.
-    assert!(largest < 40 * 1024 * 1024, "WAL file of {largest} bytes");
+    // 1,200 tickets of 27 KB write some 90 MB of WAL frames in all; a checkpoint starts at
+    // 33 MB.
+    assert!(largest < 60 * 1024 * 1024, "WAL file of {largest} bytes");
 }
 
 /// More units than one batch may hold (256) arriving at once: the writer commits full batches
