@@ -28,6 +28,18 @@ async fn wait_until_up(address: SocketAddr, child: &mut Child) {
     panic!("server did not start listening on {address}");
 }
 
+/// The server turns transparent huge pages off for itself (they nearly doubled its memory with
+/// mimalloc). Linux shows the switch in `/proc/PID/status` (since 5.0; older kernels and other
+/// systems have nothing to check).
+fn assert_small_pages_only(child: &Child) {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) else {
+        return;
+    };
+    if let Some(line) = status.lines().find(|line| line.starts_with("THP_enabled:")) {
+        assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+    }
+}
+
 fn terminate(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -76,6 +88,7 @@ async fn serves_until_sigterm_and_finishes_requests_in_flight() {
         .spawn()
         .expect("start server");
     wait_until_up(address, &mut child).await;
+    assert_small_pages_only(&child);
 
     let health = raw_request(address, "GET", "/healthz", &[], b"").await;
     assert_eq!(health.status, 200);
