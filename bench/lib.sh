@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables functions set are read by their callers
-# bench/lib.sh — shared pieces of the benchmark harness, sourced by bench/run (and by the
+# bench/lib.sh — shared pieces of the benchmark harness, sourced by bench/run and bench/ab (and by the
 # scenario files of other benchmark families). Nothing here runs on its own.
 #
 # Globals it reads (bench/run sets them; defaults in brackets):
