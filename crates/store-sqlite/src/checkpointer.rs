@@ -19,8 +19,9 @@ use std::thread::JoinHandle;
 /// automatic checkpoint runs at 1,000. A larger WAL costs less per page written: pages written
 /// again meanwhile are copied once, and the writer's own part (two syncs) and the database
 /// file's syncs, which the WAL's syncs wait behind on the disk, come less often. At 8,000
-/// frames (33 MB of WAL at most, two of SQLite's WAL hash tables) creates ran 4 % faster than at
-/// 3,072 (four interleaved runs: 0 to +6 %); 16,000 gained nothing certain over 8,000.
+/// frames (a WAL file of 33–39 MB with what the passes chase; SQLite's WAL index then holds
+/// two or three hash tables of about 4,096 frames) creates ran about 5 % faster than at 3,072
+/// (`bench/ab`, both orders: +6.5 and +2.9 %); 16,000 gained nothing certain over 8,000.
 pub(crate) const CHECKPOINT_FRAMES: u32 = 8_000;
 
 /// Frames a pass may leave for the writer to copy itself; more, and another pass is asked for.
