@@ -25,9 +25,9 @@ pub(crate) struct CatalogCopy {
 
 impl CatalogCopy {
     /// The catalogues as of `stamp`, when that is what is kept.
-    pub(crate) fn at(&self, stamp: &CatalogStamp) -> Option<CatalogLists> {
+    pub(crate) fn at(&self, stamp: &CatalogStamp) -> Option<&CatalogLists> {
         match &self.kept {
-            Some((kept, lists)) if kept == stamp => Some(lists.clone()),
+            Some((kept, lists)) if kept == stamp => Some(lists),
             _ => None,
         }
     }

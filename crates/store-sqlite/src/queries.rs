@@ -677,6 +677,33 @@ fn ticket_statement(
 const MESSAGE_ID_BATCH: usize = 500;
 
 /// An idempotency record read back.
+/// The new-ticket defaults among the catalogues: the same rule as the statement in
+/// `new_ticket_defaults`, the first (lowest id) default of each.
+fn defaults_in(lists: &CatalogLists) -> Result<NewTicketDefaults, StoreError> {
+    Ok(NewTicketDefaults {
+        department_id: required(
+            "default department",
+            lists
+                .departments
+                .iter()
+                .find(|d| d.is_default)
+                .map(|d| d.id),
+        )?,
+        status_id: required(
+            "default open status",
+            lists
+                .statuses
+                .iter()
+                .find(|s| s.is_default && s.state == StatusState::Open)
+                .map(|s| s.id),
+        )?,
+        priority_id: required(
+            "default priority",
+            lists.priorities.iter().find(|p| p.is_default).map(|p| p.id),
+        )?,
+    })
+}
+
 fn idempotency_row(row: &Row) -> Result<IdempotencyRecord, StoreError> {
     let status: i64 = row.try_get("status").map_err(db)?;
     Ok(IdempotencyRecord {
@@ -1191,7 +1218,7 @@ impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Reader for Conn<C
         }
         let stamp = self.catalog_stamp().await?;
         if let Some(lists) = self.0.catalog_copy().and_then(|copy| copy.at(&stamp)) {
-            return Ok(lists);
+            return Ok(lists.clone());
         }
         let lists = catalog_lists(self).await?;
         if let Some(copy) = self.0.catalog_copy() {
@@ -1202,31 +1229,13 @@ impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Reader for Conn<C
 
     async fn new_ticket_defaults(&mut self) -> Result<NewTicketDefaults, StoreError> {
         if self.0.catalog_copy().is_some() {
-            // The writer's copy answers without reading the three tables (the same rule as the
-            // statement below: the lowest id among the defaults).
-            let lists = self.catalog().await?;
-            return Ok(NewTicketDefaults {
-                department_id: required(
-                    "default department",
-                    lists
-                        .departments
-                        .iter()
-                        .find(|d| d.is_default)
-                        .map(|d| d.id),
-                )?,
-                status_id: required(
-                    "default open status",
-                    lists
-                        .statuses
-                        .iter()
-                        .find(|s| s.is_default && s.state == StatusState::Open)
-                        .map(|s| s.id),
-                )?,
-                priority_id: required(
-                    "default priority",
-                    lists.priorities.iter().find(|p| p.is_default).map(|p| p.id),
-                )?,
-            });
+            // The writer's copy answers without reading the three tables, and without copying
+            // the lists when it is up to date.
+            let stamp = self.catalog_stamp().await?;
+            if let Some(lists) = self.0.catalog_copy().and_then(|copy| copy.at(&stamp)) {
+                return defaults_in(lists);
+            }
+            return defaults_in(&self.catalog().await?);
         }
         let row = query(
             "select \
