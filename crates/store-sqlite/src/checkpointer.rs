@@ -200,7 +200,7 @@ impl DatabaseFile {
             .and_then(|path| match std::fs::File::open(path) {
                 Ok(file) => Some(file),
                 Err(error) => {
-                    tracing::warn!(%error, path, "cannot open the database file to sync it after checkpoint passes");
+                    tracing::warn!(%error, path, "cannot open the database file to sync it");
                     None
                 }
             });
@@ -217,7 +217,7 @@ impl DatabaseFile {
 }
 
 /// Copies the WAL's committed pages into the database file (`PASSIVE`: neither readers nor the
-/// writer are waited for) and syncs it.
+/// writer are waited for); SQLite syncs the file only when the pass copied the WAL to its end.
 fn passive_checkpoint(conn: &Connection) -> rusqlite::Result<Pass> {
     conn.query_row("pragma wal_checkpoint(passive)", [], |row| {
         Ok(Pass {
@@ -283,10 +283,11 @@ mod tests {
         checkpoints.stop();
     }
 
-    /// The checkpoint thread holds the database file of a file-backed connection, and syncs it
-    /// without error; an in-memory database has no file to sync.
+    /// The file the checkpoint thread syncs after each pass is the database file itself (the
+    /// same inode), and syncing it through that read-only descriptor works; an in-memory
+    /// database has no file to sync.
     #[test]
-    fn passes_sync_the_database_file_of_a_file_backed_database() {
+    fn the_checkpoint_thread_holds_the_database_file_itself() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let (_writer, helper) = database(dir.path());
         let file = DatabaseFile::open(&helper);
