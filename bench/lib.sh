@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034  # the variables functions set are read by their callers
-# bench/lib.sh — shared pieces of the benchmark harness, sourced by bench/run and bench/ab (and by the
-# scenario files of other benchmark families). Nothing here runs on its own.
+# bench/lib.sh — shared pieces of the benchmark harness, sourced by bench/run, bench/ab and
+# bench/pg-ceiling (and by the scenario files of other benchmark families). Nothing here runs on
+# its own.
 #
 # Globals it reads (bench/run sets them; defaults in brackets):
 #   BENCH_ROOT           repository root                          [the directory above bench/]

@@ -3,7 +3,8 @@
 -- trip each: BEGIN, the defaults, the customer, the ticket, its first entry, the event, the
 -- webhook list, COMMIT. Values as ../shared/bench/wrk-tickets.lua sends them; a space follows
 -- each colon in the event's JSON, where pgbench would take `:true` for a variable. Used by
--- bench/pg-ceiling.
+-- bench/pg-ceiling. A copy: when the store's create changes, take the statements again from the
+-- log (`alter database … set log_statement = 'all'`) and change create-function.sql alike.
 \set u random(0, 99)
 \set i random(1, 1000000000)
 \set n random(100000, 999999999999)

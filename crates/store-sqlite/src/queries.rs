@@ -58,6 +58,19 @@ impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Conn<C> {
         })
     }
 
+    /// Reads the catalogues and has the writer's copy keep them as of `stamp`, the version this
+    /// transaction read before them.
+    async fn read_catalog_into_copy(
+        &mut self,
+        stamp: CatalogStamp,
+    ) -> Result<CatalogLists, StoreError> {
+        let lists = catalog_lists(self).await?;
+        if let Some(copy) = self.0.catalog_copy() {
+            copy.keep(stamp, &lists);
+        }
+        Ok(lists)
+    }
+
     /// Has every entry queued for full-text indexing indexed, so that a search finds every entry
     /// committed before it. The writer indexes them in its transaction; a reader outside a
     /// transaction asks the committer and waits for that commit when any are queued. (A reader
@@ -676,7 +689,6 @@ fn ticket_statement(
 /// and a statement takes a bounded number of bind parameters.
 const MESSAGE_ID_BATCH: usize = 500;
 
-/// An idempotency record read back.
 /// The new-ticket defaults among the catalogues: the same rule as the statement in
 /// `new_ticket_defaults`, the first (lowest id) default of each.
 fn defaults_in(lists: &CatalogLists) -> Result<NewTicketDefaults, StoreError> {
@@ -704,6 +716,7 @@ fn defaults_in(lists: &CatalogLists) -> Result<NewTicketDefaults, StoreError> {
     })
 }
 
+/// An idempotency record read back.
 fn idempotency_row(row: &Row) -> Result<IdempotencyRecord, StoreError> {
     let status: i64 = row.try_get("status").map_err(db)?;
     Ok(IdempotencyRecord {
@@ -1220,11 +1233,7 @@ impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Reader for Conn<C
         if let Some(lists) = self.0.catalog_copy().and_then(|copy| copy.at(&stamp)) {
             return Ok(lists.clone());
         }
-        let lists = catalog_lists(self).await?;
-        if let Some(copy) = self.0.catalog_copy() {
-            copy.keep(stamp, &lists);
-        }
-        Ok(lists)
+        self.read_catalog_into_copy(stamp).await
     }
 
     async fn new_ticket_defaults(&mut self) -> Result<NewTicketDefaults, StoreError> {
@@ -1235,7 +1244,7 @@ impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Reader for Conn<C
             if let Some(lists) = self.0.catalog_copy().and_then(|copy| copy.at(&stamp)) {
                 return defaults_in(lists);
             }
-            return defaults_in(&self.catalog().await?);
+            return defaults_in(&self.read_catalog_into_copy(stamp).await?);
         }
         let row = query(
             "select \

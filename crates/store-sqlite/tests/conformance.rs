@@ -402,9 +402,9 @@ async fn the_wal_stays_small_under_steady_writes() {
 
 /// Under continuous concurrent writes of large entries, checkpoint passes run alongside the
 /// commits and the writer finishes each between two batches, so the WAL starts over instead of
-/// growing with the load (without the writer's part it reached 78 MB with 1,200 tickets). That the writer
-/// finishes after a bounded number of passes even when every pass falls behind is a unit test
-/// of the checkpointer.
+/// growing with the load (without the writer's part it reached 78 MB with 1,200 tickets). That
+/// the writer finishes after a bounded number of passes even when every pass falls behind is a
+/// unit test of the checkpointer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wal_starts_over_under_heavy_concurrent_writes() {
     use helpline_core::event::Actor;
