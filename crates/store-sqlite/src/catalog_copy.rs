@@ -32,8 +32,8 @@ impl CatalogCopy {
         }
     }
 
-    /// Keeps `lists`, read at `stamp`, in place of what was kept.
-    pub(crate) fn keep(&mut self, stamp: CatalogStamp, lists: &CatalogLists) {
-        self.kept = Some((stamp, lists.clone()));
+    /// Keeps `lists`, read at `stamp`, in place of what was kept, and lends them back.
+    pub(crate) fn keep(&mut self, stamp: CatalogStamp, lists: CatalogLists) -> &CatalogLists {
+        &self.kept.insert((stamp, lists)).1
     }
 }

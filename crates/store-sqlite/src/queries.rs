@@ -58,17 +58,23 @@ impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Conn<C> {
         })
     }
 
-    /// Reads the catalogues and has the writer's copy keep them as of `stamp`, the version this
-    /// transaction read before them.
-    async fn read_catalog_into_copy(
-        &mut self,
-        stamp: CatalogStamp,
-    ) -> Result<CatalogLists, StoreError> {
-        let lists = catalog_lists(self).await?;
-        if let Some(copy) = self.0.catalog_copy() {
-            copy.keep(stamp, &lists);
+    /// The writer's catalogue copy as of the `catalog_version` row this transaction sees: the
+    /// tables are read again only when the row moved. `None` on a connection without a copy (a
+    /// pooled reader), which reads the tables itself.
+    async fn up_to_date_catalog_copy(&mut self) -> Result<Option<&CatalogLists>, StoreError> {
+        if self.0.catalog_copy().is_none() {
+            return Ok(None);
         }
-        Ok(lists)
+        let stamp = self.catalog_stamp().await?;
+        if self
+            .0
+            .catalog_copy()
+            .is_some_and(|copy| copy.at(&stamp).is_some())
+        {
+            return Ok(self.0.catalog_copy().and_then(|copy| copy.at(&stamp)));
+        }
+        let lists = catalog_lists(self).await?;
+        Ok(self.0.catalog_copy().map(|copy| copy.keep(stamp, lists)))
     }
 
     /// Has every entry queued for full-text indexing indexed, so that a search finds every entry
@@ -1226,25 +1232,16 @@ impl<C: DerefMut<Target = Connection> + ConnectionRole + Send> Reader for Conn<C
     }
 
     async fn catalog(&mut self) -> Result<CatalogLists, StoreError> {
-        if self.0.catalog_copy().is_none() {
-            return catalog_lists(self).await;
-        }
-        let stamp = self.catalog_stamp().await?;
-        if let Some(lists) = self.0.catalog_copy().and_then(|copy| copy.at(&stamp)) {
+        if let Some(lists) = self.up_to_date_catalog_copy().await? {
             return Ok(lists.clone());
         }
-        self.read_catalog_into_copy(stamp).await
+        catalog_lists(self).await
     }
 
     async fn new_ticket_defaults(&mut self) -> Result<NewTicketDefaults, StoreError> {
-        if self.0.catalog_copy().is_some() {
-            // The writer's copy answers without reading the three tables, and without copying
-            // the lists when it is up to date.
-            let stamp = self.catalog_stamp().await?;
-            if let Some(lists) = self.0.catalog_copy().and_then(|copy| copy.at(&stamp)) {
-                return defaults_in(lists);
-            }
-            return defaults_in(&self.read_catalog_into_copy(stamp).await?);
+        // The writer's copy answers without reading the three tables or copying the lists.
+        if let Some(lists) = self.up_to_date_catalog_copy().await? {
+            return defaults_in(lists);
         }
         let row = query(
             "select \
