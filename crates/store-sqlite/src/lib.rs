@@ -117,7 +117,15 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreErro
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
     };
     let unavailable = |e: rusqlite::Error| StoreError::Unavailable(Box::new(e));
-    let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
+    let conn = if read_only {
+        Connection::open_with_flags(path, flags)
+    } else {
+        // The writer appends the WAL: its frames go out in one write per commit.
+        let vfs = helpline_sqlite_wal_vfs::register()
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        Connection::open_with_flags_and_vfs(path, flags, vfs)
+    }
+    .map_err(unavailable)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
     search_text::register(&conn).map_err(unavailable)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
