@@ -23,6 +23,14 @@
 //!   should be. This call cannot return an error. A failed write there would let readers see
 //!   frames that are not in the file, so the process aborts instead: a restart recovers the WAL
 //!   up to the last complete commit, and no caller was told that this one succeeded.
+//! - **In runs of at most one write's size** while a large transaction spills pages early, so
+//!   memory stays bounded.
+//!
+//! A write that fails keeps its frames gathered, and every later use of the WAL tries them
+//! again first and fails while the write does: no commit can be published over frames missing
+//! from the file. Frames still gathered when the connection releases the WAL write lock belong
+//! to a transaction that rolled back; they are forgotten before the lock goes, since another
+//! connection may then append where they were.
 //!
 //! Durability is unchanged: gathered frames are in the file (in the page cache) when `COMMIT`
 //! returns, exactly as before, and whoever syncs the WAL afterwards syncs them.
@@ -176,8 +184,13 @@ struct File {
 const REAL_FILE_OFFSET: usize = std::mem::size_of::<File>().next_multiple_of(16);
 
 enum Role {
-    /// A main database file, and the WAL its connection has open (null when none).
-    Database { name: usize, wal: *mut File },
+    /// A main database file, the WAL its connection has open (null when none), and whether
+    /// the connection holds the WAL's write lock.
+    Database {
+        name: usize,
+        wal: *mut File,
+        write_locked: bool,
+    },
     /// A WAL file, the database file of the same connection (null when not found), and the
     /// frames gathered so far.
     Wal {
@@ -272,6 +285,7 @@ unsafe extern "C" fn vfs_open(
             Role::Database {
                 name: name as usize,
                 wal: std::ptr::null_mut(),
+                write_locked: false,
             }
         } else if flags & ffi::SQLITE_OPEN_WAL != 0 && !name.is_null() {
             let database_name = ffi::sqlite3_filename_database(name) as usize;
@@ -357,11 +371,31 @@ impl File {
         let start = gathered.start;
         let rc = self.write_through(&bytes, start);
         if let Role::Wal { gathered, .. } = &mut self.role {
-            // Keep the allocation for the next transaction's frames.
+            // Keep the allocation for the next frames. What failed to go out stays gathered:
+            // every later use of the WAL tries again first and fails while the write does, so
+            // no commit can be published over frames missing from the file.
             gathered.bytes = bytes;
-            gathered.bytes.clear();
+            if rc == ffi::SQLITE_OK {
+                gathered.bytes.clear();
+            }
         }
         rc
+    }
+
+    /// Forgets the gathered frames: they belong to a transaction that ended without
+    /// committing them (a commit writes its frames before it ends), and the WAL lock that
+    /// made their place in the file this connection's is about to be released.
+    fn discard(&mut self) {
+        if let Role::Wal { gathered, .. } = &mut self.role {
+            gathered.header_commits = None;
+            if !gathered.bytes.is_empty() {
+                gathered.bytes.clear();
+                // The next transaction's frames go where the WAL index says, before these.
+                // (The append position only decides what is gathered, never where anything
+                // is written: SQLite gives every offset.)
+                gathered.append_at = None;
+            }
+        }
     }
 
     /// A write to a WAL: gathered when it appends a frame, otherwise written through after
@@ -386,7 +420,9 @@ impl File {
                 gathered.bytes.extend_from_slice(data);
                 gathered.append_at = Some(end);
                 gathered.header_commits = None;
-                if commits {
+                // Frames spilled before a large commit go out in runs as large as one write
+                // takes: no more is saved by holding them, and memory stays bounded.
+                if commits || gathered.bytes.len() >= MAX_WRITE_BYTES {
                     self.flush()
                 } else {
                     ffi::SQLITE_OK
@@ -450,7 +486,6 @@ forward_file!(file_control, xFileControl, flush: true, (op: c_int, arg: *mut c_v
 forward_file!(file_sector_size, xSectorSize, flush: false, () -> c_int, 4096);
 forward_file!(file_device_characteristics, xDeviceCharacteristics, flush: false, () -> c_int, 0);
 forward_file!(file_shm_map, xShmMap, flush: false, (region: c_int, size: c_int, extend: c_int, out: *mut *mut c_void) -> c_int, ffi::SQLITE_IOERR_SHMMAP);
-forward_file!(file_shm_lock, xShmLock, flush: false, (offset: c_int, n: c_int, flags: c_int) -> c_int, ffi::SQLITE_IOERR_SHMLOCK);
 forward_file!(file_shm_unmap, xShmUnmap, flush: false, (delete: c_int) -> c_int, ffi::SQLITE_OK);
 forward_file!(file_fetch, xFetch, flush: true, (offset: ffi::sqlite3_int64, amount: c_int, out: *mut *mut c_void) -> c_int, { *out = std::ptr::null_mut(); ffi::SQLITE_OK });
 forward_file!(file_unfetch, xUnfetch, flush: false, (offset: ffi::sqlite3_int64, page: *mut c_void) -> c_int, ffi::SQLITE_OK);
@@ -473,6 +508,51 @@ unsafe extern "C" fn file_write(
     }
 }
 
+/// The WAL write lock: the first of the shared-memory locks (`WAL_WRITE_LOCK` in sqlite3.c).
+const WAL_WRITE_LOCK: c_int = 0;
+
+/// Shared-memory locks. Releasing the WAL write lock ends a write transaction: frames still
+/// gathered then were never committed, and once the lock is released another connection may
+/// append where they would go, so they are forgotten first.
+unsafe extern "C" fn file_shm_lock(
+    file: *mut ffi::sqlite3_file,
+    offset: c_int,
+    n: c_int,
+    flags: c_int,
+) -> c_int {
+    const EXCLUSIVE_LOCK: c_int = ffi::SQLITE_SHM_LOCK | ffi::SQLITE_SHM_EXCLUSIVE;
+    const EXCLUSIVE_UNLOCK: c_int = ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_EXCLUSIVE;
+    // SAFETY: SQLite calls this with a file this VFS opened; its linked WAL (if any) belongs to
+    // the same connection, whose calls SQLite serialises, and unlinks itself when closed.
+    unsafe {
+        let this = File::from(file);
+        let write_lock = offset == WAL_WRITE_LOCK && n >= 1;
+        if write_lock
+            && flags == EXCLUSIVE_UNLOCK
+            && let Role::Database {
+                wal, write_locked, ..
+            } = &mut this.role
+        {
+            *write_locked = false;
+            if let Some(wal) = wal.as_mut() {
+                wal.discard();
+            }
+        }
+        let Some(lock) = this.methods().xShmLock else {
+            return ffi::SQLITE_IOERR_SHMLOCK;
+        };
+        let rc = lock(this.real, offset, n, flags);
+        if write_lock
+            && flags == EXCLUSIVE_LOCK
+            && rc == ffi::SQLITE_OK
+            && let Role::Database { write_locked, .. } = &mut this.role
+        {
+            *write_locked = true;
+        }
+        rc
+    }
+}
+
 /// SQLite publishes a commit to other connections across this barrier (the WAL index header is
 /// written twice, the barrier between). No frame may still be gathered then.
 unsafe extern "C" fn file_shm_barrier(file: *mut ffi::sqlite3_file) {
@@ -480,7 +560,10 @@ unsafe extern "C" fn file_shm_barrier(file: *mut ffi::sqlite3_file) {
     // the same connection, whose calls SQLite serialises, and unlinks itself when closed.
     unsafe {
         let this = File::from(file);
-        if let Role::Database { wal, .. } = this.role
+        if let Role::Database {
+            wal, write_locked, ..
+        } = this.role
+            && write_locked
             && let Some(wal) = wal.as_mut()
             && wal.flush() != ffi::SQLITE_OK
         {
@@ -503,7 +586,7 @@ unsafe extern "C" fn file_close(file: *mut ffi::sqlite3_file) -> c_int {
         let this = File::from(file);
         let flushed = this.flush();
         match &this.role {
-            Role::Database { name, wal } => {
+            Role::Database { name, wal, .. } => {
                 databases().retain(|(n, _)| n != name);
                 if let Some(Role::Wal { database, .. }) = wal.as_mut().map(|w| &mut w.role) {
                     *database = std::ptr::null_mut();
