@@ -4,15 +4,20 @@
 
 use rusqlite::{Connection, OpenFlags, params};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
+use tempfile::TempDir;
 
 /// The write counter is per process: tests that read it run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
+/// A test's turn (see `SERIAL`), its directory (removed when dropped) and its database's path.
+fn scratch() -> (MutexGuard<'static, ()>, TempDir, PathBuf) {
+    let serial = SERIAL
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("h.db");
+    (serial, dir, path)
 }
 
 /// A writer as the store opens it: this VFS, WAL, commits not synced by SQLite, no automatic
@@ -85,15 +90,17 @@ fn insert_batch(conn: &mut Connection, from: i64, rows: i64) {
     tx.commit().expect("commit");
 }
 
-/// The database and its WAL copied as they are on disk, the writer still open: what a crash at
-/// this moment would leave. Opening the copy runs SQLite's WAL recovery, which keeps frames only
-/// up to the last commit whose checksums all hold.
-fn copy_as_after_a_crash(dir: &Path, path: &Path) -> PathBuf {
+/// The database and its WAL copied as they are on disk, the writer still open (what a crash at
+/// this moment would leave), opened, and checked intact. Opening the copy runs SQLite's WAL
+/// recovery, which keeps frames only up to the last commit whose checksums all hold.
+fn recovered_after_a_crash(dir: &Path, path: &Path) -> Connection {
     let copy = dir.join("copy.db");
     std::fs::copy(path, &copy).expect("copy the database file");
     let wal = PathBuf::from(format!("{}-wal", path.display()));
     std::fs::copy(&wal, dir.join("copy.db-wal")).expect("copy the WAL");
-    copy
+    let recovered = Connection::open(&copy).expect("open the copy");
+    assert_intact(&recovered);
+    recovered
 }
 
 fn assert_intact(conn: &Connection) {
@@ -105,9 +112,7 @@ fn assert_intact(conn: &Connection) {
 
 #[test]
 fn every_commit_is_read_by_other_connections_and_recovered_from_the_files() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("h.db");
+    let (_serial, dir, path) = scratch();
     let mut writer = writer(&path);
     let reader = reader(&path);
 
@@ -125,17 +130,13 @@ fn every_commit_is_read_by_other_connections_and_recovered_from_the_files() {
         assert_eq!(last, body(rows - 1));
     }
 
-    let copy = copy_as_after_a_crash(dir.path(), &path);
-    let recovered = Connection::open(&copy).expect("open the copy");
+    let recovered = recovered_after_a_crash(dir.path(), &path);
     assert_eq!(count(&recovered), rows, "every commit is in the files");
-    assert_intact(&recovered);
 }
 
 #[test]
 fn a_commit_reaches_the_wal_in_one_write() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("h.db");
+    let (_serial, _dir, path) = scratch();
     let mut writer = writer(&path);
     insert_batch(&mut writer, 0, 50);
 
@@ -157,9 +158,7 @@ fn a_commit_reaches_the_wal_in_one_write() {
 
 #[test]
 fn a_new_generation_of_the_wal_is_gathered_too() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("h.db");
+    let (_serial, dir, path) = scratch();
     let mut writer = writer(&path);
     insert_batch(&mut writer, 0, 40);
 
@@ -180,17 +179,13 @@ fn a_new_generation_of_the_wal_is_gathered_too() {
     assert_eq!(restart_writes, 2, "the WAL header, then the frames");
     assert_eq!(next_writes, 1);
     assert_eq!(count(&reader(&path)), 60);
-    let copy = copy_as_after_a_crash(dir.path(), &path);
-    let recovered = Connection::open(&copy).expect("open the copy");
+    let recovered = recovered_after_a_crash(dir.path(), &path);
     assert_eq!(count(&recovered), 60);
-    assert_intact(&recovered);
 }
 
 #[test]
 fn transactions_larger_than_the_cache_spill_rewrite_and_roll_back_correctly() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("h.db");
+    let (_serial, dir, path) = scratch();
     let mut writer = writer(&path);
     // A tiny page cache: SQLite writes dirty pages to the WAL before the commit (spills), then
     // rewrites those frames in place when the pages change again, and rewrites the checksums
@@ -228,18 +223,14 @@ fn transactions_larger_than_the_cache_spill_rewrite_and_roll_back_correctly() {
     assert_eq!(count_where(&read, "body like '%y'"), updated_ids);
     assert_intact(&read);
 
-    let copy = copy_as_after_a_crash(dir.path(), &path);
-    let recovered = Connection::open(&copy).expect("open the copy");
+    let recovered = recovered_after_a_crash(dir.path(), &path);
     assert_eq!(count(&recovered), 1_150, "exactly the committed rows");
     assert_eq!(count_where(&recovered, "body like '%y'"), updated_ids);
-    assert_intact(&recovered);
 }
 
 #[test]
 fn a_writer_reopened_on_a_wal_with_frames_appends_after_them() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("h.db");
+    let (_serial, dir, path) = scratch();
     std::fs::File::create(&path).expect("create the database file");
     // A reader open across the writer's close keeps the WAL and its frames: the next writer
     // does not know where they end until SQLite writes.
@@ -259,17 +250,13 @@ fn a_writer_reopened_on_a_wal_with_frames_appends_after_them() {
         insert_batch(&mut writer, 60 + batch * 10, 10);
     }
     assert_eq!(count(&keeper), 110);
-    let copy = copy_as_after_a_crash(dir.path(), &path);
-    let recovered = Connection::open(&copy).expect("open the copy");
+    let recovered = recovered_after_a_crash(dir.path(), &path);
     assert_eq!(count(&recovered), 110);
-    assert_intact(&recovered);
 }
 
 #[test]
 fn frames_of_a_rolled_back_transaction_never_overwrite_another_writers_commit() {
-    let _serial = serial();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("h.db");
+    let (_serial, dir, path) = scratch();
     let mut writer = writer(&path);
     writer
         .execute_batch("pragma cache_size = 8;")
@@ -305,9 +292,7 @@ fn frames_of_a_rolled_back_transaction_never_overwrite_another_writers_commit() 
     assert_eq!(count(&read), 70);
     assert_eq!(count_where(&read, "id between 1000 and 1039"), 40);
     assert_intact(&read);
-    let copy = copy_as_after_a_crash(dir.path(), &path);
-    let recovered = Connection::open(&copy).expect("open the copy");
+    let recovered = recovered_after_a_crash(dir.path(), &path);
     assert_eq!(count(&recovered), 70);
     assert_eq!(count_where(&recovered, "id between 1000 and 1039"), 40);
-    assert_intact(&recovered);
 }
